@@ -1,0 +1,13 @@
+"""crawler: a polite async crawler and archiver for news portals.
+
+The public API is listed in ``__all__``; everything else is private.
+"""
+
+from __future__ import annotations
+
+from crawler.errors import CrawlerError
+from crawler.models import Article, Page, Source
+
+__version__ = "0.1.0"
+
+__all__ = ["Article", "CrawlerError", "Page", "Source", "__version__"]

@@ -1,0 +1,112 @@
+"""The ``crawler`` command: parse arguments, call the library, render, exit with a documented code.
+
+Each verb has one ``_cmd_<verb>`` function; the work lives in the library modules.
+Exit codes are listed in ``crawler.errors`` and the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from crawler import errors
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("extract is not built yet")
+
+
+def _cmd_crawl(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("crawl is not built yet")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("replay is not built yet")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("verify is not built yet")
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("recover is not built yet")
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("index is not built yet")
+
+
+def _cmd_sites(args: argparse.Namespace) -> int:
+    raise errors.CrawlerError("sites is not built yet")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crawler", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    extract = verbs.add_parser("extract", help="extract one article from an HTML file")
+    extract.add_argument("file", help="HTML file, or - for stdin")
+    extract.add_argument("--url", required=True, help="the URL the page was served at")
+    extract.add_argument("--site", help="site id to use instead of matching the URL's host")
+    extract.add_argument("--config", default=None, help="config file (default: ./config.yaml if present)")
+    extract.set_defaults(handler=_cmd_extract)
+
+    crawl = verbs.add_parser("crawl", help="crawl the configured sites into WARC + JSONL")
+    crawl.add_argument("--config", default="config.yaml")
+    crawl.add_argument("--sites", help="comma-separated site ids (default: all enabled)")
+    crawl.add_argument("--seed", action="append", default=[], metavar="URL",
+                       help="crawl from this URL instead of the configured seeds (repeatable)")
+    crawl.add_argument("--max-pages", type=int, default=None, help="stop after N fetched pages")
+    crawl.add_argument("--since", default=None, help="skip articles published before DATE (YYYY-MM-DD or 1d, 6h)")
+    crawl.add_argument("--archive", default=None, help="archive directory (default: from config)")
+    crawl.set_defaults(handler=_cmd_crawl)
+
+    replay = verbs.add_parser("replay", help="extract articles from WARC files, offline")
+    replay.add_argument("paths", nargs="+", help="WARC files or directories of them")
+    replay.add_argument("-o", "--output", default="-", help="articles.jsonl to write (default: stdout)")
+    replay.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    replay.add_argument("--sites", help="comma-separated site ids to keep")
+    replay.add_argument("--strict", action="store_true", help="stop at the first damaged record")
+    replay.add_argument("--config", default=None)
+    replay.set_defaults(handler=_cmd_replay)
+
+    verify = verbs.add_parser("verify", help="check WARC files: gzip members, lengths, digests")
+    verify.add_argument("files", nargs="+")
+    verify.set_defaults(handler=_cmd_verify)
+
+    recover = verbs.add_parser("recover", help="trim a torn .open WARC to its last complete record")
+    recover.add_argument("file")
+    recover.set_defaults(handler=_cmd_recover)
+
+    index = verbs.add_parser("index", help="write a CDXJ index of WARC files")
+    index.add_argument("files", nargs="+")
+    index.add_argument("-o", "--output", default="-", help="CDXJ file (default: stdout)")
+    index.set_defaults(handler=_cmd_index)
+
+    sites = verbs.add_parser("sites", help="list the built-in and configured sites")
+    sites.add_argument("--config", default=None)
+    sites.set_defaults(handler=_cmd_sites)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except errors.CrawlerError as exc:
+        print(f"crawler {args.verb}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"crawler {args.verb}: interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

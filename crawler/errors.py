@@ -1,0 +1,186 @@
+"""One exception tree for the whole crawler.
+
+Every failure has a type, a message that names the input and the place (file and line, WARC
+offset, URL) and says how to fix it, a short ``reason`` used in the frontier's terminal state
+(``failed:<reason>`` / ``skipped:<reason>``) and a process exit code::
+
+    CrawlerError                      exit 1   reason "error"
+    ├── ConfigError                   exit 4   invalid config.yaml, site rules or CLI values
+    ├── InputError                    exit 5   a file or stdin that cannot be read
+    ├── ExtractionError               exit 6   page read, but no article could be extracted
+    │   ├── NotAnArticle                       the page is a listing, binary or empty
+    │   └── DocumentTooLarge                   DOM node-count or size cap exceeded
+    ├── DecodeError                   exit 6   content-encoding/charset failures of a payload
+    │   ├── TruncatedEncoding                  compressed stream ended early
+    │   ├── BadEncoding                        declared encoding does not match the bytes
+    │   ├── DecodedTooLarge                    decoded size above max_decoded_bytes
+    │   └── UnsupportedEncoding                an encoding we do not decode
+    ├── FetchError                    exit 3   one URL could not be fetched (crawl goes on)
+    │   ├── ScopeViolation                     URL or redirect hop outside policy (scope, ssrf, scheme)
+    │   ├── RobotsDisallowed                   robots.txt forbids it, or robots unavailable
+    │   ├── TooLarge                           body above max_body_bytes
+    │   ├── TooManyRedirects
+    │   ├── HttpStatusError                    a status we give up on after retries
+    │   └── TransportError                     connect/timeout/protocol/tls failures
+    ├── ArchiveError                  exit 7
+    │   ├── ArchiveCorrupt                     a WARC that does not parse; names file and offset
+    │   ├── DigestMismatch                     a record whose digest does not match its bytes
+    │   ├── ReplayError                        a record that cannot be replayed (revisit w/o original)
+    │   ├── ArchiveWriteError                  writing a WARC failed           exit 8 when out of space
+    │   └── ArchiveLocked                      another crawler holds the archive dir  exit 9
+    ├── FrontierError                 exit 10
+    │   └── FrontierCorrupt                    the state database is damaged
+    └── Interrupted                   exit 11  SIGINT/SIGTERM: stopped cleanly, resumable
+
+Exit code 0 is success; 2 is a command-line usage error (argparse); 3 means the run finished
+but some URLs failed (see the summary).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SOME_FAILED = 3
+EXIT_INVALID_CONFIG = 4
+EXIT_INPUT = 5
+EXIT_NOT_EXTRACTED = 6
+EXIT_ARCHIVE = 7
+EXIT_OUT_OF_SPACE = 8
+EXIT_LOCKED = 9
+EXIT_FRONTIER = 10
+EXIT_INTERRUPTED = 11
+
+
+class CrawlerError(Exception):
+    """Base of every error the crawler raises on purpose."""
+
+    exit_code = EXIT_ERROR
+    reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class ConfigError(CrawlerError):
+    """Invalid configuration; the message names file, line and key and what is allowed."""
+
+    exit_code = EXIT_INVALID_CONFIG
+    reason = "config"
+
+
+class InputError(CrawlerError):
+    exit_code = EXIT_INPUT
+    reason = "input"
+
+
+class ExtractionError(CrawlerError):
+    exit_code = EXIT_NOT_EXTRACTED
+    reason = "extract"
+
+
+class NotAnArticle(ExtractionError):
+    reason = "non_article"
+
+
+class DocumentTooLarge(ExtractionError):
+    reason = "document_too_large"
+
+
+class DecodeError(CrawlerError):
+    exit_code = EXIT_NOT_EXTRACTED
+    reason = "bad_encoding"
+
+
+class TruncatedEncoding(DecodeError):
+    reason = "truncated_encoding"
+
+
+class BadEncoding(DecodeError):
+    reason = "bad_encoding"
+
+
+class DecodedTooLarge(DecodeError):
+    reason = "decoded_too_large"
+
+
+class UnsupportedEncoding(DecodeError):
+    reason = "unsupported_encoding"
+
+
+class FetchError(CrawlerError):
+    """One URL failed; ``reason`` is the frontier's ``failed:<reason>`` suffix."""
+
+    exit_code = EXIT_SOME_FAILED
+    reason = "fetch"
+
+
+class ScopeViolation(FetchError):
+    reason = "scope"
+
+
+class RobotsDisallowed(FetchError):
+    reason = "robots"
+
+
+class TooLarge(FetchError):
+    reason = "too_large"
+
+
+class TooManyRedirects(FetchError):
+    reason = "too_many_redirects"
+
+
+class HttpStatusError(FetchError):
+    reason = "http"
+
+
+class TransportError(FetchError):
+    reason = "transport"
+
+
+class ArchiveError(CrawlerError):
+    exit_code = EXIT_ARCHIVE
+    reason = "archive"
+
+
+class ArchiveCorrupt(ArchiveError):
+    reason = "archive_corrupt"
+
+
+class DigestMismatch(ArchiveError):
+    reason = "digest_mismatch"
+
+
+class ReplayError(ArchiveError):
+    reason = "replay"
+
+
+class ArchiveWriteError(ArchiveError):
+    reason = "archive_write"
+
+
+class OutOfSpace(ArchiveWriteError):
+    exit_code = EXIT_OUT_OF_SPACE
+    reason = "out_of_space"
+
+
+class ArchiveLocked(ArchiveError):
+    exit_code = EXIT_LOCKED
+    reason = "archive_locked"
+
+
+class FrontierError(CrawlerError):
+    exit_code = EXIT_FRONTIER
+    reason = "frontier"
+
+
+class FrontierCorrupt(FrontierError):
+    reason = "frontier_corrupt"
+
+
+class Interrupted(CrawlerError):
+    exit_code = EXIT_INTERRUPTED
+    reason = "interrupted"

@@ -1,0 +1,113 @@
+"""The two values every stage shares: a ``Page`` (what was fetched or replayed) and an
+``Article`` (what was extracted from it).
+
+A ``Page`` made from a live response, from a WARC record or from a fixture file is the same
+kind of value; that is what lets one extractor serve the crawl, replay and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a page's bytes are stored: WARC file name, member offset and record id."""
+
+    warc: str | None = None
+    offset: int | None = None
+    record_id: str | None = None
+    fetched: str | None = None  # ISO 8601 UTC, e.g. 2026-11-21T10:00:00Z
+
+
+@dataclass(frozen=True)
+class Page:
+    """One HTTP response as the extractors see it.
+
+    ``body`` is the payload with any Content-Encoding removed (bytes, charset not yet
+    decoded); ``headers`` are the response headers in the order received.
+    """
+
+    url: str
+    body: bytes
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    final_url: str | None = None
+    fetched: datetime | None = None
+    source: Source = field(default_factory=Source)
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def effective_url(self) -> str:
+        """The URL the body came from: the final URL after redirects when known."""
+        return self.final_url or self.url
+
+    @property
+    def content_type(self) -> str | None:
+        return self.header("content-type")
+
+    @classmethod
+    def from_file_bytes(cls, url: str, body: bytes, fetched: datetime | None = None) -> Page:
+        """A page read from disk (a fixture, or ``crawler extract FILE``)."""
+        return cls(url=url, body=body, fetched=fetched)
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as ISO 8601 UTC with a ``Z`` suffix, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ARTICLE_KEYS = (
+    "url", "canonical_url", "site", "title", "authors", "published", "updated", "section",
+    "tags", "image", "language", "body", "pages", "extractor", "source",
+)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One extracted article; ``to_dict`` gives the JSON Lines record of DESIGN.md."""
+
+    url: str
+    site: str
+    title: str
+    body: str
+    extractor: str
+    canonical_url: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None
+    updated: str | None = None
+    section: str | None = None
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    language: str = "id"
+    pages: int = 1
+    source: Source = field(default_factory=Source)
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["authors"] = list(self.authors)
+        raw["tags"] = list(self.tags)
+        return {key: raw[key] for key in ARTICLE_KEYS}
+
+    def to_json(self) -> str:
+        """One line of JSON, keys in the documented order, non-ASCII kept as is."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Article:
+        values = dict(data)
+        values["authors"] = tuple(values.get("authors") or ())
+        values["tags"] = tuple(values.get("tags") or ())
+        values["source"] = Source(**(values.get("source") or {}))
+        return cls(**values)
