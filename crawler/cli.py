@@ -60,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--seed", action="append", default=[], metavar="URL",
                        help="crawl from this URL instead of the configured seeds (repeatable)")
     crawl.add_argument("--max-pages", type=int, default=None, help="stop after N fetched pages")
-    crawl.add_argument("--since", default=None, help="skip articles published before DATE (YYYY-MM-DD or 1d, 6h)")
+    crawl.add_argument("--since", default=None, help="skip articles before DATE (YYYY-MM-DD, or 1d, 6h)")
     crawl.add_argument("--archive", default=None, help="archive directory (default: from config)")
     crawl.set_defaults(handler=_cmd_crawl)
 

@@ -1,0 +1,330 @@
+"""The only YAML reader: ``config.yaml`` and the built-in site profiles, as typed frozen settings.
+
+Every error names the file, the line and the key, and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crawler.errors import ConfigError
+from crawler.extract.rules import ExtractionProfile
+
+DEFAULT_USER_AGENT = "crawler/0.1 (+https://github.com/; news corpus research)"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Timeouts(_Frozen):
+    connect: float = Field(default=10.0, gt=0)
+    read: float = Field(default=20.0, gt=0)
+    total: float = Field(default=60.0, gt=0)
+
+
+class RetryPolicy(_Frozen):
+    attempts: int = Field(default=3, ge=1, le=20)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    retry_after_max_s: float = Field(default=600.0, ge=0)
+
+
+class RobotsPolicy(_Frozen):
+    mode: Literal["obey", "ignore"] = "obey"
+    justification: str | None = None
+    honor_crawl_delay: bool = True
+    cache_ttl_s: float = Field(default=86400.0, gt=0)
+    max_bytes: int = Field(default=512_000, gt=0)
+
+
+class CrawlSettings(_Frozen):
+    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    interval_s: float = Field(default=1.0, ge=0)
+    max_concurrency_per_host: int = Field(default=2, ge=1, le=64)
+    timeouts_s: Timeouts = Field(default_factory=Timeouts)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    max_body_bytes: int = Field(default=20_000_000, gt=0)
+    max_decoded_bytes: int = Field(default=50_000_000, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    max_url_length: int = Field(default=2048, ge=64)
+    max_listing_pages: int = Field(default=5, ge=1)
+    robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
+    proxy: str | None = None
+    http2: bool = False
+
+
+class NetworkSettings(_Frozen):
+    allow_private_addresses: tuple[str, ...] = ()
+
+
+class ArchiveSettings(_Frozen):
+    dir: str = "archive"
+    prefix: str = "crawler"
+    rollover_bytes: int = Field(default=1_000_000_000, gt=0)
+    gzip_level: int = Field(default=6, ge=0, le=9)
+
+
+class Politeness(_Frozen):
+    interval_s: float | None = Field(default=None, ge=0)
+    pace_by: Literal["host", "domain"] = "host"
+    max_concurrency: int | None = Field(default=None, ge=1)
+
+
+class Seeds(_Frozen):
+    listings: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+
+
+class Listing(_Frozen):
+    links: str | None = None
+    next: str | None = None
+
+
+class Site(ExtractionProfile):
+    """A whole site profile: extraction rules plus what the crawl needs."""
+
+    enabled: bool = True
+    politeness: Politeness = Field(default_factory=Politeness)
+    seeds: Seeds = Field(default_factory=Seeds)
+    article_urls: tuple[str, ...] = ()
+    listing: Listing = Field(default_factory=Listing)
+
+    @field_validator("article_urls")
+    @classmethod
+    def _regexes_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+
+class Config(_Frozen):
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    sites: tuple[Site, ...] = ()
+
+    def enabled_sites(self) -> tuple[Site, ...]:
+        return tuple(site for site in self.sites if site.enabled)
+
+    def site(self, site_id: str) -> Site:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        known = ", ".join(s.id for s in self.sites)
+        raise ConfigError(f"unknown site {site_id!r}; known sites: {known}")
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A parsed YAML document plus the line of every key path in it."""
+
+    data: Any
+    lines: Mapping[Path_, int]
+    file: str
+
+
+def _walk(node: yaml.Node, path: Path_) -> Iterator[tuple[Path_, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            yield (*path, key), key_node.start_mark.line + 1
+            for sub_path, line in _walk(value_node, (*path, key)):
+                if sub_path != (*path, key):
+                    yield sub_path, line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _walk(item, (*path, index))
+
+
+def _load_yaml(text: str, file: str) -> _Located:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from exc
+    lines = dict(_walk(node, ())) if node is not None else {}
+    return _Located(data if data is not None else {}, lines, file)
+
+
+def _line_of(located: _Located, path: Path_) -> int | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in located.lines:
+            return located.lines[path[:cut]]
+    return None
+
+
+def _describe(
+    error: ValidationError, sources: list[tuple[_Located, Path_]], shown: Path_ = ()
+) -> str:
+    """One line per problem: file:line: key: what is wrong.
+
+    ``sources`` are the documents the data came from, each with the path prefix under which
+    the validated data sits in it; the first that holds the exact key path names the line.
+    """
+    out = []
+    for problem in error.errors():
+        loc = tuple(problem["loc"])
+        key = ".".join(str(part) for part in (*shown, *loc)) or "(top level)"
+        where = _where(loc, sources)
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see README and crawler/sites/README.md)"
+        out.append(f"{where}: {key}: {message}")
+    return "\n".join(out)
+
+
+def _where(loc: Path_, sources: list[tuple[_Located, Path_]]) -> str:
+    for located, prefix in sources:
+        if (*prefix, *loc) in located.lines:
+            return f"{located.file}:{located.lines[(*prefix, *loc)]}"
+    located, prefix = sources[0]
+    line = _line_of(located, (*prefix, *loc))
+    return f"{located.file}:{line}" if line is not None else located.file
+
+
+# ---------------------------------------------------------------- sites
+
+
+def builtin_site_files() -> dict[str, tuple[str, str]]:
+    """Built-in site id → (file name, YAML text)."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in resources.files("crawler.sites").iterdir():
+        if entry.name.endswith(".yaml"):
+            found[entry.name.removesuffix(".yaml")] = (
+                f"crawler/sites/{entry.name}", entry.read_text(encoding="utf-8"),
+            )
+    return dict(sorted(found.items()))
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = copy.deepcopy(base)
+        for key, value in override.items():
+            merged[key] = _merge(merged.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def _site_data(
+    site_id: str, override: Any, config: _Located, builtins: dict[str, _Located]
+) -> tuple[dict[str, Any], list[tuple[_Located, Path_]]]:
+    prefix: Path_ = ("sites", site_id)
+    if override is None:
+        override = {}
+    if not isinstance(override, dict):
+        line = _line_of(config, prefix)
+        raise ConfigError(
+            f"{config.file}:{line}: sites.{site_id}: must be a mapping of settings "
+            "(e.g. `enabled: true`), not {type(override).__name__}"
+        )
+    builtin = builtins.get(site_id)
+    if builtin is None:
+        data = {"id": site_id, **override}
+        return data, [(config, prefix)]
+    data = _merge(builtin.data, override)
+    data["id"] = site_id
+    return data, [(config, prefix), (builtin, ())]
+
+
+def load_builtin_sites() -> dict[str, _Located]:
+    return {
+        site_id: _load_yaml(text, file) for site_id, (file, text) in builtin_site_files().items()
+    }
+
+
+def _build_site(data: dict[str, Any], sources: list[tuple[_Located, Path_]]) -> Site:
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        shown: Path_ = ("sites", data["id"])
+        raise ConfigError(_describe(exc, sources, shown)) from exc
+
+
+def builtin_site(site_id: str) -> Site:
+    """A built-in site profile with its defaults, without any config.yaml."""
+    builtins = load_builtin_sites()
+    if site_id not in builtins:
+        raise ConfigError(f"unknown site {site_id!r}; built-in sites: {', '.join(builtins)}")
+    located = builtins[site_id]
+    return _build_site({**located.data, "id": site_id}, [(located, ())])
+
+
+def builtin_sites() -> tuple[Site, ...]:
+    return tuple(builtin_site(site_id) for site_id in load_builtin_sites())
+
+
+# ---------------------------------------------------------------- config.yaml
+
+
+def _sites_section(config: _Located) -> dict[str, Any]:
+    raw = config.data.get("sites", {}) if isinstance(config.data, dict) else {}
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        line = _line_of(config, ("sites",))
+        raise ConfigError(
+            f"{config.file}:{line}: sites: must be a mapping of site id to settings, e.g.\n"
+            "  sites:\n    kompas: {enabled: true}"
+        )
+    return raw
+
+
+def parse_config(text: str, file: str = "config.yaml") -> Config:
+    """Validate config text; raises ConfigError naming file, line and key."""
+    located = _load_yaml(text, file)
+    if not isinstance(located.data, dict):
+        raise ConfigError(f"{file}:1: the config must be a mapping with keys crawl, archive, sites")
+    builtins = load_builtin_sites()
+    sites = []
+    for site_id, override in _sites_section(located).items():
+        data, sources = _site_data(str(site_id), override, located, builtins)
+        sites.append(_build_site(data, sources))
+    rest = {key: value for key, value in located.data.items() if key != "sites"}
+    try:
+        return Config.model_validate({**rest, "sites": ()}).model_copy(
+            update={"sites": tuple(sites)}
+        )
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, [(located, ())])) from exc
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"{file}: cannot read the config file: {exc.strerror}; "
+            "pass --config FILE or run from the project directory"
+        ) from exc
+    return parse_config(text, str(file))
+
+
+def default_config() -> Config:
+    """Every built-in site, enabled, with default settings (for `extract` without a config)."""
+    return Config(sites=builtin_sites())

@@ -1,0 +1,100 @@
+"""The extraction half of a site profile, as typed, frozen, validated models.
+
+The YAML schema is documented in ``crawler/sites/README.md``. ``crawler.config`` reads the
+YAML; this module only says what a valid profile is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_KINDS = ("css", "meta", "jsonld", "link", "const")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _check_specs(specs: tuple[str, ...]) -> tuple[str, ...]:
+    for spec in specs:
+        kind, sep, rest = spec.partition(":")
+        if not sep or kind not in SPEC_KINDS or not rest:
+            raise ValueError(
+                f"value spec {spec!r} must be KIND:VALUE with KIND one of {', '.join(SPEC_KINDS)}"
+            )
+    return specs
+
+
+def _check_regexes(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+    return patterns
+
+
+class Generation(_Frozen):
+    """One layout generation of a site: where each field is on the page."""
+
+    id: str
+    valid_until: date | None = None
+    detect: str | None = None
+    title: tuple[str, ...] = ("meta:og:title", "jsonld:headline", "css:h1")
+    title_strip: tuple[str, ...] = ()
+    published: tuple[str, ...] = (
+        "jsonld:datePublished", "meta:article:published_time", "meta:pubdate",
+    )
+    updated: tuple[str, ...] = ("jsonld:dateModified", "meta:article:modified_time")
+    authors: tuple[str, ...] = ("jsonld:author.name", "meta:author")
+    authors_pattern: str | None = None
+    authors_split: str | None = None
+    section: tuple[str, ...] = ("meta:article:section", "jsonld:articleSection")
+    tags: tuple[str, ...] = ("meta:keywords",)
+    image: tuple[str, ...] = ("meta:og:image", "jsonld:image.url")
+    canonical: tuple[str, ...] = ("link:canonical", "meta:og:url")
+    body: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    drop_text: tuple[str, ...] = ()
+    stop_text: tuple[str, ...] = ()
+
+    _specs = field_validator(
+        "title", "published", "updated", "authors", "section", "tags", "image", "canonical",
+        "body", "drop",
+    )(_check_specs)
+    _regexes = field_validator("title_strip", "drop_text", "stop_text")(_check_regexes)
+
+    @field_validator("authors_pattern", "authors_split")
+    @classmethod
+    def _one_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_regexes((value,))
+        return value
+
+
+class Multipage(_Frozen):
+    all_pages_query: dict[str, str] = Field(default_factory=dict)
+    next: str | None = None
+    max_pages: int = Field(default=20, ge=1, le=200)
+
+
+class ExtractionProfile(_Frozen):
+    """What the extractors need to know of a site."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    name: str = ""
+    domains: tuple[str, ...] = ()
+    language: str = "id"
+    timezone: str = Field(default="+07:00", pattern=r"^[+-]\d{2}:\d{2}$")
+    multipage: Multipage = Field(default_factory=Multipage)
+    generations: tuple[Generation, ...] = ()
+
+    @model_validator(mode="after")
+    def _generations_in_order(self) -> ExtractionProfile:
+        dates = [g.valid_until for g in self.generations if g.valid_until is not None]
+        if dates != sorted(dates):
+            raise ValueError("generations must be listed oldest first (valid_until ascending)")
+        return self
