@@ -111,3 +111,31 @@ class Article:
         values["tags"] = tuple(values.get("tags") or ())
         values["source"] = Source(**(values.get("source") or {}))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request and its response as they crossed the wire: what the archive stores.
+
+    ``body`` is the payload as received: still content-encoded, de-chunked. ``truncated`` is
+    the WARC-Truncated reason ("length", "time", "disconnect") when a cap or fault cut it.
+    """
+
+    url: str
+    status: int
+    reason: str
+    http_version: str  # "HTTP/1.1"
+    response_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fetched: datetime
+    method: str = "GET"
+    request_headers: tuple[tuple[str, str], ...] = ()
+    ip_address: str | None = None
+    truncated: str | None = None
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.response_headers:
+            if key.lower() == wanted:
+                return value
+        return None
