@@ -6,6 +6,7 @@ Every error names the file, the line and the key, and says what is allowed.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from crawler.errors import ConfigError
 from crawler.extract.rules import ExtractionProfile
@@ -46,6 +48,15 @@ class RobotsPolicy(_Frozen):
     cache_ttl_s: float = Field(default=86400.0, gt=0)
     max_bytes: int = Field(default=512_000, gt=0)
 
+    @model_validator(mode="after")
+    def _ignore_needs_a_reason(self) -> RobotsPolicy:
+        if self.mode == "ignore" and not (self.justification or "").strip():
+            raise ValueError(
+                "robots mode 'ignore' needs a `justification:` (e.g. the site owner's written "
+                "permission); it is recorded in every WARC's warcinfo"
+            )
+        return self
+
 
 class CrawlSettings(_Frozen):
     user_agent: str = DEFAULT_USER_AGENT
@@ -66,6 +77,16 @@ class CrawlSettings(_Frozen):
 
 class NetworkSettings(_Frozen):
     allow_private_addresses: tuple[str, ...] = ()
+
+    @field_validator("allow_private_addresses")
+    @classmethod
+    def _cidrs_parse(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IP network such as 127.0.0.1/32") from exc
+        return cidrs
 
 
 class ArchiveSettings(_Frozen):
@@ -101,6 +122,28 @@ class Site(ExtractionProfile):
     article_urls: tuple[str, ...] = ()
     listing: Listing = Field(default_factory=Listing)
 
+    @model_validator(mode="after")
+    def _selectors_parse(self) -> Site:
+        for where, selector in self._css_selectors():
+            _check_css(selector, where)
+        return self
+
+    def _css_selectors(self) -> Iterator[tuple[str, str]]:
+        for name in ("links", "next"):
+            selector = getattr(self.listing, name)
+            if selector:
+                yield f"listing.{name}", selector
+        if self.multipage.next:
+            yield "multipage.next", self.multipage.next
+        for index, generation in enumerate(self.generations):
+            if generation.detect:
+                yield f"generations.{index}.detect", generation.detect
+            for name, value in generation:
+                specs = value if isinstance(value, tuple) else ()
+                for spec in specs:
+                    if isinstance(spec, str) and spec.startswith("css:"):
+                        yield f"generations.{index}.{name}", spec[4:].rsplit("@", 1)[0]
+
     @field_validator("article_urls")
     @classmethod
     def _regexes_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
@@ -118,6 +161,18 @@ class Config(_Frozen):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     sites: tuple[Site, ...] = ()
 
+    def warnings(self) -> list[str]:
+        """Settings that are allowed but dangerous: log them and record them in warcinfo."""
+        found = []
+        if self.network.allow_private_addresses:
+            found.append(
+                "network.allow_private_addresses lets the crawler reach private addresses "
+                f"{', '.join(self.network.allow_private_addresses)}: meant for tests only"
+            )
+        if self.crawl.robots.mode == "ignore":
+            found.append(f"robots.txt is ignored: {self.crawl.robots.justification}")
+        return found
+
     def enabled_sites(self) -> tuple[Site, ...]:
         return tuple(site for site in self.sites if site.enabled)
 
@@ -127,6 +182,13 @@ class Config(_Frozen):
                 return site
         known = ", ".join(s.id for s in self.sites)
         raise ConfigError(f"unknown site {site_id!r}; known sites: {known}")
+
+
+def _check_css(selector: str, where: str) -> None:
+    try:
+        LexborHTMLParser("<p></p>").css(selector)
+    except SelectolaxError as exc:
+        raise ValueError(f"{where}: {selector!r} is not a valid CSS selector") from exc
 
 
 # ---------------------------------------------------------------- YAML with line numbers
@@ -188,13 +250,20 @@ def _describe(
     out = []
     for problem in error.errors():
         loc = tuple(problem["loc"])
+        message = problem["msg"]
+        inner = _INNER_PATH.match(message)
+        if inner:  # a model-level check that names the key it is about
+            loc = (*loc, *(int(p) if p.isdigit() else p for p in inner["path"].split(".")))
+            message = "Value error, " + message[inner.end() :]
         key = ".".join(str(part) for part in (*shown, *loc)) or "(top level)"
         where = _where(loc, sources)
-        message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see README and crawler/sites/README.md)"
         out.append(f"{where}: {key}: {message}")
     return "\n".join(out)
+
+
+_INNER_PATH = re.compile(r"^Value error, (?P<path>[a-z_]+(?:\.[a-z0-9_]+)+): ")
 
 
 def _where(loc: Path_, sources: list[tuple[_Located, Path_]]) -> str:
