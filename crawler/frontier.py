@@ -1,0 +1,514 @@
+"""What to fetch next and what is done: the crawl state in SQLite under the archive directory.
+
+One row per canonical URL (the table is the seen set) with its site, kind, depth, status
+(``todo``, ``in_progress``, ``done``, ``failed``, ``skipped``) and reason, attempts, the time of
+its next attempt and the page it was found on. Nothing per URL is held in Python memory
+beyond the batch a caller has claimed.
+
+Durability: WAL with ``synchronous=NORMAL``. A commit survives a crash of the process
+(``kill -9``) because the WAL is written to the OS before ``commit()`` returns; only a power
+loss can drop the last commits. Losing a ``done`` mark that way is safe, the URL is fetched
+again (the WARC record it pointed at was fsynced first, and the article sink de-duplicates),
+so FULL's extra fsync per commit buys nothing our invariants need.
+
+``ArchiveLock`` keeps a second crawler out of the same archive directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "state"
+DB_NAME = "frontier.sqlite"
+LOCK_NAME = "crawler.lock"
+SCHEMA_VERSION = "1"
+
+
+class Status(StrEnum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Kind(StrEnum):
+    SEED = "seed"
+    LISTING = "listing"
+    FEED = "feed"
+    SITEMAP = "sitemap"
+    ARTICLE = "article"
+    CONTINUATION = "continuation"
+
+
+TERMINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS urls (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    site TEXT NOT NULL,
+    host TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k.value) for k in Kind)})),
+    depth INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'todo'
+        CHECK (status IN ({", ".join(repr(s.value) for s in Status)})),
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    discovered_from TEXT,
+    extra TEXT,
+    warc TEXT,
+    warc_offset INTEGER,
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS urls_due ON urls (status, host, next_attempt_at);
+"""
+
+
+@dataclass(frozen=True)
+class NewUrl:
+    """A URL to add to the frontier; ``url`` is already canonical.
+
+    ``host`` is the pacing key (a host, or a registered domain for sites paced per domain);
+    the URL's host when not given. ``extra`` holds small kind-specific data, e.g. the
+    ``{page}`` template and page number of a listing page.
+    """
+
+    url: str
+    site: str
+    kind: Kind
+    depth: int = 0
+    discovered_from: str | None = None
+    host: str | None = None
+    extra: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A URL handed to a worker: its row is ``in_progress`` until a ``mark_*`` call."""
+
+    id: int
+    url: str
+    site: str
+    host: str
+    kind: Kind
+    depth: int
+    attempts: int
+    discovered_from: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One frontier row as stored (for reports and tests)."""
+
+    url: str
+    site: str
+    kind: Kind
+    status: Status
+    reason: str | None
+    attempts: int
+    next_attempt_at: float
+    depth: int
+    discovered_from: str | None
+
+
+def state_dir(archive_dir: str | Path) -> Path:
+    return Path(archive_dir) / STATE_DIR
+
+
+def database_path(archive_dir: str | Path) -> Path:
+    return state_dir(archive_dir) / DB_NAME
+
+
+class ArchiveLock:
+    """An exclusive ``flock`` on ``<archive>/state/crawler.lock`` holding the owner's pid.
+
+    The kernel drops the lock when the process dies, so a crash never leaves it stuck.
+    """
+
+    def __init__(self, archive_dir: str | Path) -> None:
+        self.path = state_dir(archive_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> ArchiveLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ArchiveLocked(
+                f"archive dir {self.path.parent.parent} locked by pid {holder} ({self.path}); "
+                "wait for that crawl to finish, stop it, or pass another --archive DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock; the file stays, empty of meaning
+            self._fd = None
+
+    def __enter__(self) -> ArchiveLock:
+        return self.acquire()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def pace_key(url: str) -> str:
+    """The default pacing key of a URL: its lower-case host."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+class Frontier:
+    """The SQLite frontier. Open with :meth:`open`; one instance per process and thread."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+        self._cursor_host = ""
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, archive_dir: str | Path, *, reset: bool = False) -> Frontier:
+        """Open (or create) the frontier of ``archive_dir``.
+
+        A damaged database raises :class:`FrontierCorrupt`; it is never replaced silently.
+        ``reset=True`` moves a damaged (or any) database aside first and starts empty.
+        """
+        path = database_path(archive_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if reset and path.exists():
+            _move_aside(path)
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _corrupt(path, exc) from exc
+        try:
+            _prepare(connection, path)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Frontier:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ adding
+
+    def add(self, urls: Iterable[NewUrl], now: float | None = None) -> int:
+        """Insert URLs not seen before; returns how many were new."""
+        stamp = time.time() if now is None else now
+        rows = [
+            (
+                new.url, new.site, (new.host or pace_key(new.url)), new.kind.value, new.depth,
+                new.discovered_from, json.dumps(dict(new.extra)) if new.extra else None, stamp, stamp,
+            )
+            for new in urls
+        ]
+        if not rows:
+            return 0
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO urls (url, site, host, kind, depth, discovered_from, extra,"
+                " added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return self._db.total_changes - before
+
+    # ------------------------------------------------------------ claiming
+
+    def release(self) -> int:
+        """Put every ``in_progress`` row back to ``todo`` (a previous run died holding them)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE urls SET status = 'todo', updated_at = ? WHERE status = 'in_progress'",
+                (time.time(),),
+            )
+            return cursor.rowcount
+
+    def claim(
+        self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = ()
+    ) -> list[Claimed]:
+        """Up to ``n`` due ``todo`` URLs, at most ``per_host`` per pacing key, spread over hosts.
+
+        Hosts are visited round-robin from where the last claim stopped, so no host starves;
+        each visit is an index lookup, so a claim costs O(hosts visited), not O(frontier).
+        """
+        excluded = set(exclude_hosts)
+        picked: list[sqlite3.Row | tuple[Any, ...]] = []
+        for host in self._hosts_round_robin():
+            if host in excluded:
+                continue
+            self._cursor_host = host
+            take = min(per_host, n - len(picked))
+            picked.extend(self._db.execute(
+                "SELECT id, url, site, host, kind, depth, attempts, discovered_from, extra FROM urls"
+                " WHERE status = 'todo' AND host = ? AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?",
+                (host, now, take),
+            ).fetchall())
+            if len(picked) >= n:
+                break
+        if not picked:
+            return []
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE urls SET status = 'in_progress', attempts = attempts + 1, updated_at = ?"
+                " WHERE id = ?",
+                [(now, row[0]) for row in picked],
+            )
+        return [_claimed(row) for row in picked]
+
+    def _hosts_round_robin(self) -> Iterator[str]:
+        """Distinct hosts with ``todo`` rows, from the cursor onwards, wrapping once."""
+        start = self._cursor_host
+        host = start
+        wrapped = False
+        while True:
+            found = self._db.execute(
+                "SELECT host FROM urls WHERE status = 'todo' AND host > ? ORDER BY host LIMIT 1",
+                (host,),
+            ).fetchone()
+            if found is None:
+                if wrapped or start == "":
+                    return
+                wrapped, host = True, ""
+                continue
+            host = found[0]
+            if wrapped and host > start:
+                return
+            yield host
+            if wrapped and host == start:
+                return
+
+    # ------------------------------------------------------------ finishing
+
+    def mark_done(
+        self, url_id: int, reason: str | None = None, *, warc: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        """``done`` (optionally ``done:<reason>``). Call only after the WARC records are fsynced."""
+        self._finish(url_id, Status.DONE, reason, warc=warc, offset=offset)
+
+    def mark_failed(self, url_id: int, reason: str) -> None:
+        self._finish(url_id, Status.FAILED, reason)
+
+    def mark_skipped(self, url_id: int, reason: str) -> None:
+        self._finish(url_id, Status.SKIPPED, reason)
+
+    def defer(self, url_id: int, next_attempt_at: float, reason: str | None = None) -> None:
+        """Back to ``todo``, not to be claimed before ``next_attempt_at``."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE urls SET status = 'todo', next_attempt_at = ?, reason = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'in_progress'",
+                (next_attempt_at, reason, time.time(), url_id),
+            )
+
+    def requeue(self, url_ids: Iterable[int]) -> None:
+        """Hand claimed rows back untouched (a stop before they were started)."""
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE urls SET status = 'todo', attempts = MAX(attempts - 1, 0), updated_at = ?"
+                " WHERE id = ? AND status = 'in_progress'",
+                [(time.time(), url_id) for url_id in url_ids],
+            )
+
+    def skip_where(self, site: str, reason: str) -> int:
+        """Skip every unfinished URL of ``site`` (e.g. a site removed from the config)."""
+        with self._transaction():
+            return self._db.execute(
+                "UPDATE urls SET status = 'skipped', reason = ?, updated_at = ?"
+                " WHERE site = ? AND status IN ('todo', 'in_progress')",
+                (reason, time.time(), site),
+            ).rowcount
+
+    def _finish(
+        self, url_id: int, status: Status, reason: str | None, *, warc: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        with self._transaction():
+            changed = self._db.execute(
+                "UPDATE urls SET status = ?, reason = ?, warc = COALESCE(?, warc),"
+                " warc_offset = COALESCE(?, warc_offset), updated_at = ?"
+                " WHERE id = ? AND status = 'in_progress'",
+                (status.value, reason, warc, offset, time.time(), url_id),
+            ).rowcount
+        if changed != 1:
+            raise FrontierError(
+                f"{self.path}: URL id {url_id} is not in progress, cannot mark it {status}; "
+                "two crawlers on one archive dir? (the archive lock should prevent it)"
+            )
+
+    # ------------------------------------------------------------ reading
+
+    def counts(self) -> dict[tuple[str, Status], int]:
+        """(site, status) → number of URLs."""
+        rows = self._db.execute("SELECT site, status, COUNT(*) FROM urls GROUP BY site, status")
+        return {(site, Status(status)): count for site, status, count in rows}
+
+    def reasons(self) -> dict[tuple[str, Status, str], int]:
+        """(site, status, reason) → count, for rows that carry a reason."""
+        rows = self._db.execute(
+            "SELECT site, status, reason, COUNT(*) FROM urls WHERE reason IS NOT NULL"
+            " GROUP BY site, status, reason"
+        )
+        return {(site, Status(status), reason): count for site, status, reason, count in rows}
+
+    def next_due(self) -> float | None:
+        """The earliest ``next_attempt_at`` among ``todo`` rows, or None when none is left."""
+        row = self._db.execute("SELECT MIN(next_attempt_at) FROM urls WHERE status = 'todo'").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def has_due(self, now: float) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM urls WHERE status = 'todo' AND next_attempt_at <= ? LIMIT 1", (now,)
+        ).fetchone()
+        return row is not None
+
+    def get(self, url: str) -> Row | None:
+        found = self._db.execute(
+            "SELECT url, site, kind, status, reason, attempts, next_attempt_at, depth, discovered_from"
+            " FROM urls WHERE url = ?",
+            (url,),
+        ).fetchone()
+        return None if found is None else _row(found)
+
+    def rows(self, status: Status | None = None) -> Iterator[Row]:
+        """Every row (or every row of one status), in insertion order, streamed."""
+        sql = (
+            "SELECT url, site, kind, status, reason, attempts, next_attempt_at, depth, discovered_from"
+            " FROM urls"
+        )
+        params: tuple[str, ...] = ()
+        if status is not None:
+            sql, params = sql + " WHERE status = ?", (status.value,)
+        for found in self._db.execute(sql + " ORDER BY id", params):
+            yield _row(found)
+
+    def sites(self) -> set[str]:
+        return {site for (site,) in self._db.execute("SELECT DISTINCT site FROM urls")}
+
+    # ------------------------------------------------------------ internals
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db, self.path)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error; SQLite errors become FrontierError."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self._db.execute("COMMIT")
+            return
+        self._db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise _corrupt(self._path, exc) from exc
+
+
+def _prepare(connection: sqlite3.Connection, path: Path) -> None:
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA busy_timeout = 5000")
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise FrontierCorrupt(
+                f"{path}: the frontier database is damaged ({'; '.join(problems[:3])}); "
+                + _HINT.format(path=path)
+            )
+        connection.executescript(_SCHEMA)
+        found = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is None:
+            connection.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif found[0] != SCHEMA_VERSION:
+            raise FrontierError(
+                f"{path}: frontier schema {found[0]}, this crawler reads {SCHEMA_VERSION}; "
+                "use the crawler version that wrote it, or pass --reset-frontier"
+            )
+    except sqlite3.DatabaseError as exc:
+        raise _corrupt(path, exc) from exc
+
+
+_HINT = (
+    "the crawler will not start afresh on its own. Rebuild it from the WARCs "
+    "(`crawler recover --rebuild-frontier-from-warcs`) or pass --reset-frontier to move {path} "
+    "aside and start empty (done URLs are then fetched again; articles.jsonl de-duplicates)"
+)
+
+
+def _corrupt(path: Path, exc: BaseException) -> FrontierCorrupt:
+    return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _HINT.format(path=path))
+
+
+def _move_aside(path: Path) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for suffix in ("", "-wal", "-shm"):
+        part = Path(f"{path}{suffix}")
+        if part.exists():
+            target = Path(f"{path}.{stamp}.old{suffix}")
+            part.rename(target)
+            log.warning("moved %s aside to %s", part, target)
+
+
+def _claimed(row: tuple[Any, ...] | sqlite3.Row) -> Claimed:
+    url_id, url, site, host, kind, depth, attempts, found_on, extra = row
+    return Claimed(
+        id=url_id, url=url, site=site, host=host, kind=Kind(kind), depth=depth, attempts=attempts + 1,
+        discovered_from=found_on, extra=json.loads(extra) if extra else {},
+    )
+
+
+def _row(found: tuple[Any, ...]) -> Row:
+    url, site, kind, status, reason, attempts, next_at, depth, found_on = found
+    return Row(
+        url=url, site=site, kind=Kind(kind), status=Status(status), reason=reason, attempts=attempts,
+        next_attempt_at=next_at, depth=depth, discovered_from=found_on,
+    )

@@ -1,0 +1,171 @@
+"""Article output: ``articles.jsonl`` under the archive directory, one JSON object per line.
+
+Each line is written whole in one ``write``, then flushed and fsynced, so a crash can only
+leave a torn *last* line; :meth:`JsonlSink.open` moves such a line to ``articles.jsonl.torn``
+and reports it. Lines are de-duplicated across restarts by (url, content digest): a page
+fetched twice (a crash between the WARC fsync and the frontier commit, RELIABILITY F4) gives
+the same article and is written once.
+
+Why a content digest: the Article record does not carry the response's payload digest, and
+the key has to be rebuilt from the file itself after a restart. The digest of the article
+without its ``source`` is equal exactly when the extracted article is equal, which is what a
+duplicate line is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from crawler.errors import InputError
+from crawler.models import Article
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "articles.jsonl"
+TORN_SUFFIX = ".torn"
+
+
+@dataclass(frozen=True)
+class TornLine:
+    """What :meth:`JsonlSink.open` cut off the end of the file."""
+
+    path: Path
+    moved_to: Path
+    offset: int
+    size: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.path}: a torn last line ({self.size} bytes at offset {self.offset}) from an "
+            f"interrupted run was moved to {self.moved_to}; its article is extracted again"
+        )
+
+
+def dedup_key(data: dict[str, Any]) -> bytes:
+    """(url, digest of the article without ``source``) as 20 bytes."""
+    content = {key: value for key, value in data.items() if key != "source"}
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
+
+
+class JsonlSink:
+    """Appends articles to ``<archive>/articles.jsonl``; open with :meth:`open`."""
+
+    def __init__(self, path: Path, handle: IO[bytes], keys: set[bytes], torn: TornLine | None) -> None:
+        self.path = path
+        self.torn = torn
+        self.written = 0
+        self.duplicates = 0
+        self._handle = handle
+        self._keys = keys
+
+    @classmethod
+    def open(cls, archive_dir: str | Path) -> JsonlSink:
+        """Open for appending: repair a torn last line, then load the de-duplication keys."""
+        path = Path(archive_dir) / FILE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torn = repair_torn_tail(path)
+        if torn is not None:
+            log.warning(torn.describe())
+        keys = _load_keys(path)
+        handle = path.open("ab")
+        return cls(path, handle, keys, torn)
+
+    def write(self, article: Article) -> bool:
+        """Write one article (whole line, fsynced); False when it is a duplicate."""
+        data = article.to_dict()
+        key = dedup_key(data)
+        if key in self._keys:
+            self.duplicates += 1
+            return False
+        line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+        self._handle.write(line)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._keys.add(key)
+        self.written += 1
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def repair_torn_tail(path: Path) -> TornLine | None:
+    """Move an unterminated or unparsable last line to ``<path>.torn``; None if the file is whole."""
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    with path.open("rb") as handle:
+        start = _last_line_start(handle, size)
+        handle.seek(start)
+        tail = handle.read()
+    if tail.endswith(b"\n") and _parses(tail):
+        return None
+    moved_to = path.with_name(path.name + TORN_SUFFIX)
+    with moved_to.open("ab") as aside:
+        aside.write(tail if tail.endswith(b"\n") else tail + b"\n")
+        aside.flush()
+        os.fsync(aside.fileno())
+    with path.open("r+b") as handle:
+        handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return TornLine(path=path, moved_to=moved_to, offset=start, size=len(tail))
+
+
+def _last_line_start(handle: IO[bytes], size: int) -> int:
+    """Offset of the first byte after the last newline that ends a line before the tail."""
+    end = size - 1  # ignore the file's final newline: it ends the last line
+    block = 65536
+    position = end
+    while position > 0:
+        start = max(0, position - block)
+        handle.seek(start)
+        chunk = handle.read(position - start)
+        found = chunk.rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        position = start
+    return 0
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _load_keys(path: Path) -> set[bytes]:
+    keys: set[bytes] = set()
+    if not path.exists():
+        return keys
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise InputError(
+                    f"{path}:{number}: not a JSON object ({exc}); the sink only appends whole "
+                    "lines, so this line was written by something else: fix or remove it"
+                ) from exc
+            if isinstance(data, dict):
+                keys.add(dedup_key(data))
+    return keys
