@@ -1,0 +1,41 @@
+"""WARC file names by the IIPC convention: ``<prefix>-<timestamp>-<serial>-<host>.warc.gz``.
+
+The timestamp is ``YYYYmmddHHMMSSfff`` (UTC, milliseconds) of the moment the file was opened,
+the serial counts files within one writer (five digits), and a file being written carries an
+extra ``.open`` suffix until it is closed.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from datetime import UTC, datetime
+
+__all__ = ["OPEN_SUFFIX", "WARC_SUFFIXES", "final_name", "is_warc_name", "warc_file_name"]
+
+OPEN_SUFFIX = ".open"
+WARC_SUFFIXES = (".warc.gz", ".warc")
+_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+
+
+def _safe_host(host: str) -> str:
+    # '-' separates the name's fields, so it may not appear inside one.
+    return _UNSAFE.sub("_", host).strip("_") or "host"
+
+
+def warc_file_name(prefix: str, opened: datetime, serial: int, host: str | None = None) -> str:
+    """The final (closed) name of a WARC file."""
+    stamp = opened.astimezone(UTC).strftime("%Y%m%d%H%M%S") + f"{opened.microsecond // 1000:03d}"
+    return f"{prefix}-{stamp}-{serial:05d}-{_safe_host(host or socket.gethostname())}.warc.gz"
+
+
+def final_name(name: str) -> str:
+    """``name`` without the ``.open`` suffix."""
+    return name[: -len(OPEN_SUFFIX)] if name.endswith(OPEN_SUFFIX) else name
+
+
+def is_warc_name(name: str, *, include_open: bool = False) -> bool:
+    """Whether ``name`` is a WARC file (``.warc`` / ``.warc.gz``, optionally ``.open``)."""
+    if include_open:
+        name = final_name(name)
+    return name.endswith(WARC_SUFFIXES)

@@ -1,0 +1,164 @@
+"""WARC records for one exchange, built with warcio's record builder (WARC/1.1).
+
+Pure: no file I/O here. ``crawler.warc.writer`` compresses and stores what these return.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import platform
+from importlib import metadata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+from typing import Any
+from urllib.parse import urlsplit
+
+from warcio.recordbuilder import RecordBuilder
+from warcio.statusandheaders import StatusAndHeaders
+
+from crawler.decode import stored_headers, utc_fetch_time
+from crawler.models import Exchange
+
+__all__ = [
+    "WARC_VERSION",
+    "PayloadOrigin",
+    "metadata_record",
+    "payload_digest",
+    "request_record",
+    "response_record",
+    "revisit_record",
+    "warc_date",
+    "warcinfo_record",
+]
+
+WARC_VERSION = "WARC/1.1"
+WARC_FIELDS = "application/warc-fields"
+
+
+@dataclass(frozen=True)
+class PayloadOrigin:
+    """The first capture of a payload: what a ``revisit`` record refers to."""
+
+    uri: str
+    date: str  # the original's WARC-Date, verbatim
+    record_id: str | None = None
+
+
+def payload_digest(body: bytes) -> str:
+    """``sha1:<base32>``, the digest form warcio and most WARC tools write."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
+def warc_date(moment: datetime) -> str:
+    """WARC/1.1 date: UTC with microseconds, e.g. ``2026-11-21T10:00:00.123456Z``."""
+    return utc_fetch_time(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _builder() -> RecordBuilder:
+    return RecordBuilder(warc_version=WARC_VERSION)
+
+
+def _http_response_headers(exchange: Exchange) -> StatusAndHeaders:
+    statusline = f"{exchange.status} {exchange.reason}".rstrip()
+    return StatusAndHeaders(statusline, list(stored_headers(exchange.response_headers)),
+                            protocol=exchange.http_version)
+
+
+def _http_request_headers(exchange: Exchange) -> StatusAndHeaders:
+    parts = urlsplit(exchange.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = list(exchange.request_headers)
+    if not any(name.lower() == "host" for name, _ in headers) and parts.netloc:
+        headers.insert(0, ("Host", parts.netloc.rsplit("@", 1)[-1]))
+    return StatusAndHeaders(f"{target} {exchange.http_version}", headers, protocol=exchange.method)
+
+
+def _capture_headers(exchange: Exchange) -> dict[str, str]:
+    headers = {"WARC-Date": warc_date(exchange.fetched)}
+    if exchange.ip_address:
+        headers["WARC-IP-Address"] = exchange.ip_address
+    return headers
+
+
+def response_record(exchange: Exchange, digest: str) -> Any:
+    """The ``response`` record: status line and headers as received, body as received."""
+    headers = _capture_headers(exchange)
+    headers["WARC-Payload-Digest"] = digest
+    if exchange.truncated:
+        headers["WARC-Truncated"] = exchange.truncated
+    return _builder().create_warc_record(
+        exchange.url, "response", payload=BytesIO(exchange.body), length=len(exchange.body),
+        warc_headers_dict=headers, http_headers=_http_response_headers(exchange),
+    )
+
+
+def request_record(exchange: Exchange, concurrent_to: str) -> Any:
+    """The ``request`` record, linked to its response by ``WARC-Concurrent-To``."""
+    headers = _capture_headers(exchange)
+    headers["WARC-Concurrent-To"] = concurrent_to
+    return _builder().create_warc_record(
+        exchange.url, "request", payload=BytesIO(b""), length=0,
+        warc_headers_dict=headers, http_headers=_http_request_headers(exchange),
+    )
+
+
+def revisit_record(exchange: Exchange, digest: str, origin: PayloadOrigin) -> Any:
+    """An identical-payload-digest ``revisit``: this response's headers, the payload elsewhere."""
+    headers = _capture_headers(exchange)
+    if origin.record_id:
+        headers["WARC-Refers-To"] = origin.record_id
+    return _builder().create_revisit_record(
+        exchange.url, digest, origin.uri, origin.date,
+        http_headers=_http_response_headers(exchange), warc_headers_dict=headers,
+    )
+
+
+def _fields_block(fields: Mapping[str, str]) -> bytes:
+    lines = []
+    for name, value in fields.items():
+        flat = " ".join(str(value).split())  # a field value may not contain a line break
+        lines.append(f"{name}: {flat}\r\n")
+    return "".join(lines).encode("utf-8")
+
+
+def metadata_record(url: str, refers_to: str | None, fields: Mapping[str, str], date: datetime) -> Any:
+    """A ``metadata`` record (warc-fields) tied to a capture by ``WARC-Refers-To``."""
+    block = _fields_block(fields)
+    headers = {"WARC-Date": warc_date(date), "Content-Type": WARC_FIELDS}
+    if refers_to:
+        headers["WARC-Refers-To"] = refers_to
+    return _builder().create_warc_record(
+        url, "metadata", payload=BytesIO(block), length=len(block),
+        warc_content_type=WARC_FIELDS, warc_headers_dict=headers,
+    )
+
+
+def software_fields() -> dict[str, str]:
+    from crawler import __version__
+
+    return {
+        "software": f"crawler/{__version__} (warcio/{metadata.version('warcio')}; "
+        f"python/{platform.python_version()})",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+    }
+
+
+def warcinfo_record(filename: str, info: Mapping[str, str], date: datetime) -> Any:
+    """The ``warcinfo`` record that opens every file: software, crawl settings, robots policy."""
+    fields = software_fields()
+    fields.update(info)
+    block = _fields_block(fields)
+    headers = {"WARC-Date": warc_date(date), "WARC-Filename": filename}
+    return _builder().create_warc_record(
+        "", "warcinfo", payload=BytesIO(block), length=len(block),
+        warc_content_type=WARC_FIELDS, warc_headers_dict=headers,
+    )
+
+
+def record_id(record: Any) -> str:
+    """The ``WARC-Record-ID`` of a warcio record."""
+    return str(record.rec_headers.get_header("WARC-Record-ID"))

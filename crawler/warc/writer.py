@@ -1,0 +1,291 @@
+"""The WARC writer: every exchange as ``response`` (or ``revisit``) + ``request`` records.
+
+Guarantees (RELIABILITY F1, F2, F3, F6, F9):
+
+* one gzip member per record; a file opens with a ``warcinfo`` record;
+* files are created with ``'xb'`` (never truncating an existing file: a name that exists
+  moves on to the next serial), written as ``<name>.open`` and renamed when closed, without
+  ever replacing an existing file;
+* ``write_exchange`` returns only after its records are written and ``os.fsync``'d, so a URL
+  marked done has its capture on disk;
+* a failed write (``ENOSPC``, ``EFBIG``, ...) trims the file back with ``os.ftruncate`` to where
+  the failed exchange began, leaving every earlier record byte-identical, and raises
+  ``OutOfSpace`` / ``ArchiveWriteError``;
+* rotation at ``archive.rollover_bytes``: an exchange's records never straddle two files.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from warcio.warcwriter import WARCWriter
+
+from crawler.config import ArchiveSettings
+from crawler.errors import ArchiveWriteError, OutOfSpace
+from crawler.faults import FaultInjector
+from crawler.models import Exchange, Source, iso_utc
+from crawler.warc import records
+from crawler.warc.compress import MemberSink
+from crawler.warc.naming import OPEN_SUFFIX, warc_file_name
+from crawler.warc.records import PayloadOrigin
+
+__all__ = ["WarcWriter"]
+
+log = logging.getLogger(__name__)
+
+_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+StreamWrapper = Callable[[BinaryIO], BinaryIO]
+
+
+@dataclass
+class _OpenFile:
+    path: Path  # the .open path being written
+    final: Path
+    handle: BinaryIO  # the real file: truncate and fsync go here
+    stream: BinaryIO  # where bytes are written (the handle, or a test wrapper around it)
+    size: int
+    records: int = 0
+
+
+class WarcWriter:
+    """Writes WARC/1.1 files into ``directory``; see the module docstring for the guarantees.
+
+    ``known_payloads`` maps payload digests already archived (e.g. by an earlier run, see
+    ``crawler.warc.payloads.scan_payloads``) to their first capture, so revisit detection
+    survives a restart. ``on_file_closed`` is called with each finished file (the crawl
+    indexes it). ``wrap_stream`` is a test hook that wraps the file object bytes go through.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        settings: ArchiveSettings,
+        *,
+        warcinfo: Mapping[str, str],
+        faults: FaultInjector | None = None,
+        known_payloads: Mapping[str, PayloadOrigin] | None = None,
+        on_file_closed: Callable[[Path], None] | None = None,
+        host: str | None = None,
+        wrap_stream: StreamWrapper | None = None,
+    ) -> None:
+        self._directory = Path(directory)
+        self._settings = settings
+        self._warcinfo = dict(warcinfo)
+        self._faults = faults if faults is not None else FaultInjector.from_env()
+        self._payloads: dict[str, PayloadOrigin] = dict(known_payloads or {})
+        self._on_file_closed = on_file_closed
+        self._host = host
+        self._wrap_stream = wrap_stream
+        self._sink = MemberSink(settings.gzip_level)
+        self._warcio = WARCWriter(self._sink, gzip=False, warc_version=records.WARC_VERSION)
+        self._file: _OpenFile | None = None
+        self._serial = 0
+        self._closed: list[Path] = []
+
+    # ------------------------------------------------------------------ public API
+
+    def write_exchange(self, exchange: Exchange) -> Source:
+        """Archive one exchange; return where its response (or revisit) record is.
+
+        A payload already archived becomes a ``revisit`` (identical-payload-digest) record.
+        Truncated and empty payloads are always stored in full.
+        """
+        digest = records.payload_digest(exchange.body)
+        origin = self._payloads.get(digest) if self._dedupable(exchange) else None
+        if origin is not None:
+            main = records.revisit_record(exchange, digest, origin)
+        else:
+            main = records.response_record(exchange, digest)
+        main_id = records.record_id(main)
+        members = [self._compress(main), self._compress(records.request_record(exchange, main_id))]
+        offset = self._write_members(members, what=exchange.url)
+        assert self._file is not None
+        if origin is None and self._dedupable(exchange):
+            self._payloads[digest] = PayloadOrigin(exchange.url, records.warc_date(exchange.fetched), main_id)
+        return Source(warc=self._file.final.name, offset=offset, record_id=main_id,
+                      fetched=iso_utc(exchange.fetched))
+
+    def write_metadata(self, refers_to: Source, url: str, fields: Mapping[str, str]) -> None:
+        """A ``metadata`` record for an article page (site, extractor generation, outcome)."""
+        record = records.metadata_record(url, refers_to.record_id, fields, datetime.now(UTC))
+        self._write_members([self._compress(record)], what=f"metadata for {url}")
+
+    def known_payloads(self) -> Mapping[str, PayloadOrigin]:
+        """Payload digest → first capture, for every payload this writer knows to be archived."""
+        return dict(self._payloads)
+
+    @property
+    def current_file(self) -> Path | None:
+        """The ``.open`` file being written, if any."""
+        return self._file.path if self._file else None
+
+    def close(self) -> list[Path]:
+        """Close the current file (rename ``.open`` → final); return every file this writer closed."""
+        if self._file is not None:
+            self._close_file(self._file)
+            self._file = None
+        return list(self._closed)
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ records → members
+
+    @staticmethod
+    def _dedupable(exchange: Exchange) -> bool:
+        return bool(exchange.body) and not exchange.truncated
+
+    def _compress(self, record: Any) -> bytes:
+        self._warcio.write_record(record)
+        return self._sink.take()
+
+    # ------------------------------------------------------------------ files
+
+    def _write_members(self, members: list[bytes], *, what: str) -> int:
+        """Write ``members`` to one file (rotating first if they would overflow it); fsync.
+
+        Returns the offset of the first member.
+        """
+        self._ensure_room(sum(map(len, members)))
+        assert self._file is not None
+        return self._write_members_to(self._file, members, what=what)
+
+    def _write_member(self, current: _OpenFile, member: bytes) -> None:
+        if self._faults.reached("mid_member_write"):
+            _write_all(current.stream, member[: len(member) // 2])
+            current.stream.flush()
+            os.fsync(current.handle.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+        _write_all(current.stream, member)
+        current.stream.flush()
+        current.size += len(member)
+        self._faults.hit("after_member_write")
+
+    def _rollback(self, current: _OpenFile, start: int, exc: OSError, what: str) -> None:
+        try:
+            os.ftruncate(current.handle.fileno(), start)
+            current.handle.seek(start)
+            os.fsync(current.handle.fileno())
+        except OSError as trim_exc:
+            raise ArchiveWriteError(
+                f"{current.path}: writing {what} failed ({exc}) and trimming back to offset {start} "
+                f"failed too ({trim_exc}); run `crawler recover {current.path}` once the disk is fixed"
+            ) from exc
+        current.size = start
+        error = OutOfSpace if exc.errno in _SPACE_ERRNOS else ArchiveWriteError
+        raise error(
+            f"{current.path}: writing {what} failed at offset {start}: {exc.strerror or exc}; the file was "
+            "trimmed back to its last complete record; free disk space and resume the crawl"
+        ) from exc
+
+    def _ensure_room(self, incoming: int) -> None:
+        current = self._file
+        limit = self._settings.rollover_bytes
+        if current is not None and current.records > 1 and current.size + incoming > limit:
+            self._close_file(current, rotating=True)
+            self._file = None
+        if self._file is None:
+            self._file = self._open_next()
+
+    def _open_next(self) -> _OpenFile:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        opened = datetime.now(UTC)
+        while True:
+            name = warc_file_name(self._settings.prefix, opened, self._serial, self._host)
+            self._serial += 1
+            final = self._directory / name
+            path = self._directory / (name + OPEN_SUFFIX)
+            if final.exists():
+                log.warning("%s exists already; using the next serial", final)
+                continue
+            try:
+                handle: BinaryIO = open(path, "xb", buffering=0)  # noqa: SIM115 - owned by _OpenFile
+            except FileExistsError:
+                log.warning("%s exists already; using the next serial", path)
+                continue
+            except OSError as exc:
+                raise ArchiveWriteError(f"cannot create {path}: {exc.strerror or exc}; check the archive "
+                                        "directory exists and is writable") from exc
+            break
+        stream = self._wrap_stream(handle) if self._wrap_stream else handle
+        current = _OpenFile(path=path, final=final, handle=handle, stream=stream, size=0)
+        _fsync_dir(self._directory)
+        log.info("writing %s", path)
+        try:
+            info = self._compress(records.warcinfo_record(final.name, self._warcinfo, opened))
+            self._write_members_to(current, [info], what="warcinfo")
+        except BaseException:
+            handle.close()
+            path.unlink(missing_ok=True)  # empty: nothing to keep
+            raise
+        return current
+
+    def _write_members_to(self, current: _OpenFile, members: list[bytes], *, what: str) -> int:
+        start = current.size
+        try:
+            for member in members:
+                self._write_member(current, member)
+            os.fsync(current.handle.fileno())
+        except OSError as exc:
+            self._rollback(current, start, exc, what)
+        current.records += len(members)
+        return start
+
+    def _close_file(self, current: _OpenFile, *, rotating: bool = False) -> None:
+        try:
+            current.stream.flush()
+            os.fsync(current.handle.fileno())
+        finally:
+            current.handle.close()
+        if rotating:
+            self._faults.hit("during_rotation")
+        _rename_no_replace(current.path, current.final)
+        _fsync_dir(self._directory)
+        log.info("closed %s (%d records, %d bytes)", current.final, current.records, current.size)
+        self._closed.append(current.final)
+        if self._on_file_closed is not None:
+            self._on_file_closed(current.final)
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if written is None:  # a non-blocking raw stream; files never do this
+            raise OSError(errno.EAGAIN, "write would block")
+        view = view[written:]
+
+
+def _rename_no_replace(source: Path, target: Path) -> None:
+    """Rename without ever replacing ``target`` (``os.rename`` would, silently)."""
+    try:
+        os.link(source, target)
+    except FileExistsError as exc:
+        raise ArchiveWriteError(f"cannot close {source}: {target} exists already; "
+                                "it was left as it is, rename the .open file by hand") from exc
+    except OSError:
+        if target.exists():
+            raise ArchiveWriteError(f"cannot close {source}: {target} exists already") from None
+        os.rename(source, target)
+        return
+    os.unlink(source)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
