@@ -13,9 +13,9 @@ as some servers send it), ``br``, ``zstd``, ``identity``. Anything else raises
 from __future__ import annotations
 
 import zlib
-from urllib.parse import quote
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import brotli
 import zstandard

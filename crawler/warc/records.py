@@ -8,10 +8,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import platform
-from importlib import metadata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import metadata
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
