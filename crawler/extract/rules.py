@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -60,12 +61,18 @@ class Generation(_Frozen):
     drop: tuple[str, ...] = ()
     drop_text: tuple[str, ...] = ()
     stop_text: tuple[str, ...] = ()
+    # "site": a zone written in a meta:/jsonld: date is wrong; read its clock time in the
+    # site's timezone (detik's pubdate ends in Z but holds Jakarta time). css: dates unaffected.
+    dates_zone: Literal["as_given", "site"] = "as_given"
+    # regexes: a tag that matches one is removed (site-wide filler in meta keywords)
+    tags_drop: tuple[str, ...] = ()
 
     _specs = field_validator(
         "title", "published", "updated", "authors", "section", "tags", "image", "canonical",
         "body", "drop",
     )(_check_specs)
     _regexes = field_validator("title_strip", "drop_text", "stop_text")(_check_regexes)
+    _tags_drop_regexes = field_validator("tags_drop")(_check_regexes)
 
     @field_validator("authors_pattern", "authors_split")
     @classmethod
@@ -89,6 +96,8 @@ class ExtractionProfile(_Frozen):
     domains: tuple[str, ...] = ()
     language: str = "id"
     timezone: str = Field(default="+07:00", pattern=r"^[+-]\d{2}:\d{2}$")
+    # host (or parent domain) -> BCP 47 language for subsites in another language
+    languages: dict[str, str] = Field(default_factory=dict)
     multipage: Multipage = Field(default_factory=Multipage)
     generations: tuple[Generation, ...] = ()
 

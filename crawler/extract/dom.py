@@ -1,0 +1,224 @@
+"""One parsed page: the lexbor tree plus its metadata (meta tags, links, JSON-LD), built once.
+
+The HTML parser's cost grows with the square of nesting depth (200 000 nested ``<div>`` take
+minutes) and with the square of one tag's attribute count, so both are checked on the text
+before parsing, cheaply: the exact scans run only when a cheap count says they could fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from crawler.errors import DocumentTooLarge
+
+log = logging.getLogger(__name__)
+
+MAX_HTML_TAGS = 200_000
+MAX_NESTING_DEPTH = 3_000
+MAX_TAG_ATTRIBUTES = 2_000
+DEPTH_SCAN_ABOVE_TAGS = 8_000
+ATTRIBUTE_SCAN_ABOVE_CHARS = 200_000
+MAX_JSONLD_CHARS = 2_000_000
+ARTICLE_TYPES = frozenset({
+    "newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "backgroundnewsarticle", "reviewnewsarticle", "blogposting", "liveblogposting", "scholarlyarticle",
+    "techarticle", "report", "socialmediaposting",
+})
+
+_OPEN_OR_CLOSE = re.compile(
+    r"<(/?)(?!(?:area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr|p|li|dt|dd|"
+    r"option|tr|td|th|thead|tbody|tfoot|rt|rp)\b)[a-zA-Z]"
+)
+_TAG_START = re.compile(r"<[a-zA-Z]")
+_LONG_TAG = re.compile(r"<[a-zA-Z][^<>]{20000,}")
+_ATTRIBUTE = re.compile(r"\s[^\s=<>\"'/]+\s*=")
+_RAW_TEXT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass
+class Document:
+    """A parsed page and its metadata. Mutable on purpose: body cleaning removes nodes."""
+
+    url: str
+    tree: LexborHTMLParser
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    jsonld: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def article_ld(self) -> dict[str, Any] | None:
+        """The first JSON-LD object of an article type, else the first with a headline."""
+        fallback = None
+        for obj in self.jsonld:
+            if _types(obj) & ARTICLE_TYPES:
+                return obj
+            if fallback is None and "headline" in obj:
+                fallback = obj
+        return fallback
+
+    @property
+    def has_article_ld(self) -> bool:
+        return any(_types(obj) & ARTICLE_TYPES for obj in self.jsonld)
+
+    def first_meta(self, name: str) -> str | None:
+        for value in self.meta.get(name.lower(), ()):
+            if value.strip():
+                return value.strip()
+        return None
+
+    def absolute(self, href: str) -> str:
+        try:
+            return urljoin(self.url, href.strip())
+        except ValueError:
+            return href.strip()
+
+
+def check_size(text: str, where: str) -> None:
+    """Raise DocumentTooLarge when parsing ``text`` would take too long (see the module doc)."""
+    if text.count("<") > MAX_HTML_TAGS:
+        tags = sum(1 for _ in _TAG_START.finditer(text))
+        if tags > MAX_HTML_TAGS:
+            raise DocumentTooLarge(
+                f"{where}: {tags} HTML tags, above the cap of {MAX_HTML_TAGS}; "
+                "this is not a news article page (or it is a DOM bomb)"
+            )
+    if text.count("<") > DEPTH_SCAN_ABOVE_TAGS:
+        depth = _nesting_depth(text)
+        if depth > MAX_NESTING_DEPTH:
+            raise DocumentTooLarge(
+                f"{where}: elements nested {depth} deep, above the cap of {MAX_NESTING_DEPTH}; "
+                "the page is malformed or hostile"
+            )
+    if len(text) > ATTRIBUTE_SCAN_ABOVE_CHARS:
+        for tag in _LONG_TAG.finditer(text):
+            count = sum(1 for _ in _ATTRIBUTE.finditer(tag.group()))
+            if count > MAX_TAG_ATTRIBUTES:
+                raise DocumentTooLarge(
+                    f"{where}: a <{tag.group()[1:20].split()[0]}> tag with {count} attributes at "
+                    f"character {tag.start()}, above the cap of {MAX_TAG_ATTRIBUTES}"
+                )
+
+
+def _nesting_depth(text: str) -> int:
+    """An upper estimate of element depth: open minus close tags, scripts skipped."""
+    text = _RAW_TEXT.sub("", text)
+    steps = (-1 if slash else 1 for slash in _OPEN_OR_CLOSE.findall(text))
+    return max(accumulate(steps, lambda depth, step: max(0, depth + step)), default=0)
+
+
+def parse(text: str, url: str) -> Document:
+    """Parse checked text and collect meta tags, ``<link rel>`` and JSON-LD objects."""
+    check_size(text, url)
+    tree = LexborHTMLParser(text)
+    doc = Document(url=url, tree=tree)
+    _collect_meta(doc)
+    _collect_links(doc)
+    _collect_jsonld(doc)
+    return doc
+
+
+def _collect_meta(doc: Document) -> None:
+    for node in doc.tree.css("meta[content]"):
+        attrs = node.attributes
+        content = attrs.get("content")
+        if not content:
+            continue
+        for key in ("name", "property", "itemprop"):
+            name = attrs.get(key)
+            if name:
+                doc.meta.setdefault(name.strip().lower(), []).append(content)
+
+
+def _collect_links(doc: Document) -> None:
+    for node in doc.tree.css("link[rel][href]"):
+        href = node.attributes.get("href")
+        for rel in (node.attributes.get("rel") or "").lower().split():
+            if href and rel not in doc.links:
+                doc.links[rel] = href
+
+
+def _collect_jsonld(doc: Document) -> None:
+    for node in doc.tree.css("script[type]"):
+        if "ld+json" not in (node.attributes.get("type") or "").lower():
+            continue
+        raw = node.text(deep=True)
+        if len(raw) > MAX_JSONLD_CHARS:
+            log.debug("%s: JSON-LD block of %d characters skipped", doc.url, len(raw))
+            continue
+        for data in _loads_tolerant(raw):
+            doc.jsonld.extend(_objects(data))
+
+
+_TRAILING_COMMA = re.compile(r",\s*([\]}])")
+_WRAPPERS = re.compile(r"^\s*(?:<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)|(?:-->|\]\]>|//\s*\]\]>)\s*$")
+
+
+def _loads_tolerant(raw: str) -> list[Any]:
+    """JSON values in a JSON-LD block: tolerates comments wrappers, trailing commas, control
+    characters inside strings and several values in a row; gives [] for what it cannot read."""
+    text = _WRAPPERS.sub("", raw.strip())
+    for attempt in (text, _TRAILING_COMMA.sub(r"\1", text)):
+        values = _raw_decode_all(attempt)
+        if values:
+            return values
+    log.debug("unreadable JSON-LD block skipped: %.80r", raw)
+    return []
+
+
+def _raw_decode_all(text: str) -> list[Any]:
+    decoder = json.JSONDecoder(strict=False)
+    values: list[Any] = []
+    position = 0
+    while position < len(text):
+        while position < len(text) and text[position] in " \t\r\n;,":
+            position += 1
+        if position >= len(text):
+            break
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            return values
+        values.append(value)
+    return values
+
+
+def _objects(data: Any) -> Iterator[dict[str, Any]]:
+    """Every dict in ``data`` (lists and ``@graph`` included), breadth first, without recursion."""
+    queue = [data]
+    seen = 0
+    while queue and seen < 1000:
+        item = queue.pop(0)
+        seen += 1
+        if isinstance(item, list):
+            queue.extend(item)
+        elif isinstance(item, dict):
+            yield item
+            graph = item.get("@graph")
+            if isinstance(graph, list | dict):
+                queue.append(graph)
+            main = item.get("mainEntity")
+            if isinstance(main, dict):
+                queue.append(main)
+
+
+def _types(obj: dict[str, Any]) -> set[str]:
+    kind = obj.get("@type")
+    if isinstance(kind, str):
+        return {kind.lower()}
+    if isinstance(kind, list):
+        return {k.lower() for k in kind if isinstance(k, str)}
+    return set()
+
+
+def text_of(node: LexborNode) -> str:
+    """Visible text of a node with whitespace collapsed."""
+    return " ".join(node.text(deep=True, separator=" ").split())

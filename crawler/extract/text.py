@@ -1,0 +1,176 @@
+"""Body text from a body container: paragraphs in order, boilerplate out.
+
+* Only the container's own content is read; unwanted elements are removed first (the default
+  ``boilerplate.DROP_SELECTORS`` plus the site's ``drop``).
+* Block elements (``p``, ``div``, headings, list items, quotes, table rows, ...) and ``<br>``
+  (one or more) end a paragraph, so ``text<br><br>text`` pages split as readers see them.
+* Whitespace is collapsed (non-breaking and zero-width spaces included); empty paragraphs
+  vanish; paragraphs are joined by a blank line.
+* A paragraph matching a drop pattern (default ``boilerplate.DROP_PARAGRAPHS`` plus the site's
+  ``drop_text``) is dropped; one matching a ``stop_text`` ends the body (it and all after it
+  are dropped). Inline ad markers (``boilerplate.STRIP_PHRASES``) are cut out of paragraphs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborNode
+
+from crawler.extract import boilerplate
+
+BLOCK_TAGS = frozenset({
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "h1", "h2", "h3",
+    "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "thead",
+    "tbody", "tfoot", "tr", "td", "th", "caption", "hr", "address", "center", "details", "summary",
+    "fieldset", "figure", "figcaption", "body", "html",
+})
+SKIP_TAGS = frozenset({
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "video", "audio", "canvas",
+    "svg", "map", "button", "select", "textarea", "input", "head", "title", "meta", "link", "math",
+    "-comment", "!doctype",
+})
+_SPACES = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+
+
+def normalize(text: str) -> str:
+    """Collapse every kind of whitespace to one space and drop invisible characters."""
+    return _SPACES.sub(" ", _INVISIBLE.sub("", text)).strip()
+
+
+@dataclass(frozen=True)
+class Cleaner:
+    """Compiled paragraph filters: the defaults plus one site generation's own."""
+
+    drop: tuple[re.Pattern[str], ...]
+    stop: tuple[re.Pattern[str], ...]
+    strip: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def build(cls, drop_text: Iterable[str] = (), stop_text: Iterable[str] = ()) -> Cleaner:
+        """The default patterns ignore case; a site's are used as written (``(?i)`` to ignore)."""
+        defaults = tuple(re.compile(p, re.IGNORECASE) for p in boilerplate.DROP_PARAGRAPHS)
+        return cls(
+            drop=(*defaults, *(re.compile(p) for p in drop_text)),
+            stop=tuple(re.compile(p) for p in stop_text),
+            strip=tuple(re.compile(p) for p in boilerplate.STRIP_PHRASES),
+        )
+
+    def keep(self, paragraphs: Iterable[str]) -> list[str]:
+        """Paragraphs without boilerplate, up to the first stop paragraph; a dateline standing
+        alone ("Jakarta -") is joined to the paragraph after it."""
+        kept = []
+        for paragraph in join_datelines(paragraphs):
+            for pattern in self.strip:
+                if pattern.search(paragraph):
+                    paragraph = normalize(pattern.sub(" ", paragraph))
+            if not paragraph:
+                continue
+            if any(pattern.search(paragraph) for pattern in self.stop):
+                break
+            if not any(pattern.search(paragraph) for pattern in self.drop):
+                kept.append(paragraph)
+        return kept
+
+
+_DATELINE = re.compile(r"\s(?:-{1,2}|–|—)$")
+MAX_DATELINE_CHARS = 60
+
+
+def join_datelines(paragraphs: Iterable[str]) -> list[str]:
+    """Join a short paragraph that ends in a dash ("Jakarta -") with the one after it."""
+    out: list[str] = []
+    pending = ""
+    for paragraph in paragraphs:
+        if pending:
+            paragraph = f"{pending} {paragraph}"
+            pending = ""
+        if len(paragraph) <= MAX_DATELINE_CHARS and _DATELINE.search(paragraph):
+            pending = paragraph
+        else:
+            out.append(paragraph)
+    if pending:
+        out.append(pending)
+    return out
+
+
+def remove(container: LexborNode, selectors: Sequence[str]) -> None:
+    """Remove every element matching one of ``selectors`` from the container."""
+    for node in container.css(", ".join(selectors)) if selectors else ():
+        node.decompose()
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph's text and how many of its characters sit inside links."""
+
+    text: str
+    linked: int
+
+    @property
+    def link_density(self) -> float:
+        return self.linked / len(self.text) if self.text else 0.0
+
+
+_BLOCK_END = 0
+_LINK_END = 1
+
+
+def paragraphs(container: LexborNode) -> list[Paragraph]:
+    """The container's text split at block elements and ``<br>``, whitespace collapsed."""
+    found: list[Paragraph] = []
+    current: list[str] = []
+    linked = 0
+    in_link = 0
+
+    def flush() -> None:
+        nonlocal linked
+        if current:
+            text = normalize("".join(current))
+            current.clear()
+            if text:
+                found.append(Paragraph(text, min(linked, len(text))))
+        linked = 0
+
+    stack: list[LexborNode | int] = [container]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, int):
+            if node == _LINK_END:
+                in_link -= 1
+            else:
+                flush()
+            continue
+        tag = node.tag
+        if tag == "-text":
+            piece = node.text_content or ""
+            current.append(piece)
+            if in_link:
+                linked += len(piece.strip())
+        elif tag == "br" or tag == "hr":
+            flush()
+        elif tag not in SKIP_TAGS:
+            if tag in BLOCK_TAGS:
+                flush()
+                stack.append(_BLOCK_END)
+            elif tag == "a":
+                in_link += 1
+                stack.append(_LINK_END)
+            stack.extend(reversed(list(_children(node))))
+    flush()
+    return found
+
+
+def _children(node: LexborNode) -> Iterable[LexborNode]:
+    child = node.child
+    while child is not None:
+        yield child
+        child = child.next
+
+
+def join(paragraph_list: Sequence[str]) -> str:
+    """Paragraphs as one body string, separated by a blank line."""
+    return "\n\n".join(paragraph_list)
