@@ -1,0 +1,134 @@
+"""Per-host pacing: a minimum interval between request starts, Retry-After pauses, and a
+per-host concurrency cap.
+
+Each pace key (``host[:port]``, or a site's registered domain with ``pace_by: domain``) has
+its own state, so a slow or paused host only blocks requests to itself. The interval uses
+asyncio-throttle with ``rate_limit=1, period=interval``: one start per interval, never a burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from asyncio_throttle.throttler import Throttler
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    """Time source: injectable so tests can move time without sleeping."""
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class PaceRule:
+    """How one key is paced: interval between starts and how many requests at once."""
+
+    interval_s: float
+    max_concurrency: int
+
+
+@dataclass
+class _HostPace:
+    rule: PaceRule
+    semaphore: asyncio.Semaphore
+    throttler: Throttler | None
+    crawl_delay_s: float = 0.0
+    paused_until: float = 0.0  # clock.monotonic() value
+    in_flight: int = 0
+    starts: int = 0
+
+    @property
+    def interval_s(self) -> float:
+        return max(self.rule.interval_s, self.crawl_delay_s)
+
+
+@dataclass
+class Politeness:
+    """Pacing state of every host seen in this run."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    _hosts: dict[str, _HostPace] = field(default_factory=dict)
+
+    def _pace(self, key: str, rule: PaceRule) -> _HostPace:
+        pace = self._hosts.get(key)
+        if pace is None:
+            throttler = Throttler(rate_limit=1, period=rule.interval_s) if rule.interval_s > 0 else None
+            pace = _HostPace(rule, asyncio.Semaphore(rule.max_concurrency), throttler)
+            self._hosts[key] = pace
+        return pace
+
+    def set_crawl_delay(self, key: str, rule: PaceRule, delay_s: float | None) -> None:
+        """Use robots.txt's Crawl-delay for ``key`` when it is larger than the configured interval."""
+        pace = self._pace(key, rule)
+        pace.crawl_delay_s = delay_s or 0.0
+        if pace.interval_s > 0:
+            if pace.throttler is None:
+                pace.throttler = Throttler(rate_limit=1, period=pace.interval_s)
+            pace.throttler.period = pace.interval_s
+
+    def pause(self, key: str, rule: PaceRule, seconds: float) -> None:
+        """Pause every request to ``key`` for ``seconds`` (Retry-After); pauses only extend."""
+        pace = self._pace(key, rule)
+        until = self.clock.monotonic() + seconds
+        if until > pace.paused_until:
+            log.info("pausing %s for %.1f s", key, seconds)
+            pace.paused_until = until
+
+    def paused_for(self, key: str) -> float:
+        """Seconds until ``key`` may be contacted again (0 when not paused)."""
+        pace = self._hosts.get(key)
+        if pace is None:
+            return 0.0
+        return max(0.0, pace.paused_until - self.clock.monotonic())
+
+    def in_flight(self, key: str) -> int:
+        pace = self._hosts.get(key)
+        return pace.in_flight if pace else 0
+
+    async def _wait_pause(self, pace: _HostPace) -> None:
+        while (remaining := pace.paused_until - self.clock.monotonic()) > 0:
+            await self.clock.sleep(remaining)
+
+    @asynccontextmanager
+    async def slot(self, key: str, rule: PaceRule) -> AsyncIterator[None]:
+        """Hold one request slot of ``key``: waits for pauses, the concurrency cap and the interval."""
+        pace = self._pace(key, rule)
+        await self._wait_pause(pace)
+        async with pace.semaphore:
+            await self._wait_pause(pace)
+            if pace.throttler is not None:
+                await pace.throttler.acquire()  # type: ignore[no-untyped-call]
+                await self._wait_pause(pace)  # a Retry-After may have arrived meanwhile
+            pace.in_flight += 1
+            pace.starts += 1
+            try:
+                yield
+            finally:
+                pace.in_flight -= 1
