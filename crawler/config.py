@@ -70,6 +70,9 @@ class CrawlSettings(_Frozen):
     max_redirects: int = Field(default=5, ge=0, le=30)
     max_url_length: int = Field(default=2048, ge=64)
     max_listing_pages: int = Field(default=5, ge=1)
+    max_sitemap_urls: int = Field(default=50_000, ge=1)  # per sitemap file, as sitemaps.org caps it
+    max_sitemap_bytes: int = Field(default=52_428_800, gt=0)  # uncompressed, per sitemap file
+    max_sitemap_depth: int = Field(default=3, ge=0)  # sitemap index → sitemap nesting
     robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
     proxy: str | None = None
     http2: bool = False

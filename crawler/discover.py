@@ -155,11 +155,11 @@ def should_paginate(found: Discovered, number: int, max_pages: int, since: date 
 def from_feed(page: Page, limits: Limits = Limits()) -> Discovered:
     """Entry links of an RSS or Atom feed, with their published (or updated) dates."""
     _refuse_entities(page)
+    headers = {"content-location": page.effective_url, "content-type": page.content_type or "application/xml"}
     parsed = feedparser.parse(
-        page.body, response_headers={"content-location": page.effective_url},
-        resolve_relative_uris=False, sanitize_html=False,
+        page.body, response_headers=headers, resolve_relative_uris=False, sanitize_html=False
     )
-    if not parsed.entries and parsed.get("bozo"):
+    if not parsed.entries and not parsed.get("version"):
         raise DecodeError(
             f"{page.effective_url}: not a readable RSS/Atom feed ({parsed.get('bozo_exception')}); "
             "check the site's `seeds.feeds` URL",
@@ -199,7 +199,7 @@ def from_sitemap(page: Page, limits: Limits = Limits()) -> Discovered:
 
     gzip is inflated up to ``max_sitemap_bytes``; at most ``max_sitemap_urls`` entries are read.
     """
-    body = _gunzip_bounded(page) if page.body[:2] == _GZIP_MAGIC else page.body
+    body = _gunzip_bounded(page, limits.max_sitemap_bytes) if page.body[:2] == _GZIP_MAGIC else page.body
     if len(body) > limits.max_sitemap_bytes:
         raise DecodedTooLarge(
             f"{page.effective_url}: sitemap of {len(body)} bytes is above max_sitemap_bytes="
@@ -226,9 +226,8 @@ def from_sitemap(page: Page, limits: Limits = Limits()) -> Discovered:
     )
 
 
-def _gunzip_bounded(page: Page) -> bytes:
+def _gunzip_bounded(page: Page, cap: int) -> bytes:
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    cap = DEFAULT_MAX_SITEMAP_BYTES
     try:
         out = inflater.decompress(page.body, cap + 1)
     except zlib.error as exc:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
@@ -100,6 +100,8 @@ class NewUrl:
     discovered_from: str | None = None
     host: str | None = None
     extra: Mapping[str, Any] | None = None
+    status: Status = Status.TODO  # SKIPPED/DONE record a URL settled without its own fetch
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,24 +235,29 @@ class Frontier:
 
     def add(self, urls: Iterable[NewUrl], now: float | None = None) -> int:
         """Insert URLs not seen before; returns how many were new."""
+        with self._transaction():
+            return self._insert(urls, now)
+
+    def _insert(self, urls: Iterable[NewUrl], now: float | None) -> int:
         stamp = time.time() if now is None else now
         rows = [
             (
                 new.url, new.site, (new.host or pace_key(new.url)), new.kind.value, new.depth,
-                new.discovered_from, json.dumps(dict(new.extra)) if new.extra else None, stamp, stamp,
+                new.discovered_from, json.dumps(dict(new.extra)) if new.extra else None,
+                new.status.value, new.reason,
+                stamp, stamp,
             )
             for new in urls
         ]
         if not rows:
             return 0
-        with self._transaction():
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO urls (url, site, host, kind, depth, discovered_from, extra,"
-                " added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return self._db.total_changes - before
+        before = self._db.total_changes
+        self._db.executemany(
+            "INSERT OR IGNORE INTO urls (url, site, host, kind, depth, discovered_from, extra,"
+            " status, reason, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return self._db.total_changes - before
 
     # ------------------------------------------------------------ claiming
 
@@ -264,14 +271,21 @@ class Frontier:
             return cursor.rowcount
 
     def claim(
-        self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = ()
+        self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = (),
+        sites: Iterable[str] | None = None,
     ) -> list[Claimed]:
         """Up to ``n`` due ``todo`` URLs, at most ``per_host`` per pacing key, spread over hosts.
 
         Hosts are visited round-robin from where the last claim stopped, so no host starves;
         each visit is an index lookup, so a claim costs O(hosts visited), not O(frontier).
+        ``sites`` limits the claim to those sites' URLs (``--sites``).
         """
         excluded = set(exclude_hosts)
+        site_filter, site_params = "", cast(tuple[str, ...], ())
+        if sites is not None:
+            wanted = tuple(sites)
+            site_filter = f" AND site IN ({', '.join('?' * len(wanted))})"
+            site_params = wanted
         picked: list[sqlite3.Row | tuple[Any, ...]] = []
         for host in self._hosts_round_robin():
             if host in excluded:
@@ -280,9 +294,9 @@ class Frontier:
             take = min(per_host, n - len(picked))
             picked.extend(self._db.execute(
                 "SELECT id, url, site, host, kind, depth, attempts, discovered_from, extra FROM urls"
-                " WHERE status = 'todo' AND host = ? AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?",
-                (host, now, take),
+                " WHERE status = 'todo' AND host = ? AND next_attempt_at <= ?" + site_filter
+                + " ORDER BY next_attempt_at, id LIMIT ?",
+                (host, now, *site_params, take),
             ).fetchall())
             if len(picked) >= n:
                 break
@@ -322,10 +336,14 @@ class Frontier:
 
     def mark_done(
         self, url_id: int, reason: str | None = None, *, warc: str | None = None,
-        offset: int | None = None,
+        offset: int | None = None, settled: Iterable[NewUrl] = (),
     ) -> None:
-        """``done`` (optionally ``done:<reason>``). Call only after the WARC records are fsynced."""
-        self._finish(url_id, Status.DONE, reason, warc=warc, offset=offset)
+        """``done`` (optionally ``done:<reason>``). Call only after the WARC records are fsynced.
+
+        ``settled`` rows (e.g. an article's continuation pages) are recorded in the same
+        transaction, so they are done exactly when this URL is.
+        """
+        self._finish(url_id, Status.DONE, reason, warc=warc, offset=offset, settled=settled)
 
     def mark_failed(self, url_id: int, reason: str) -> None:
         self._finish(url_id, Status.FAILED, reason)
@@ -362,9 +380,10 @@ class Frontier:
 
     def _finish(
         self, url_id: int, status: Status, reason: str | None, *, warc: str | None = None,
-        offset: int | None = None,
+        offset: int | None = None, settled: Iterable[NewUrl] = (),
     ) -> None:
         with self._transaction():
+            self._insert(settled, None)
             changed = self._db.execute(
                 "UPDATE urls SET status = ?, reason = ?, warc = COALESCE(?, warc),"
                 " warc_offset = COALESCE(?, warc_offset), updated_at = ?"
@@ -397,11 +416,14 @@ class Frontier:
         row = self._db.execute("SELECT MIN(next_attempt_at) FROM urls WHERE status = 'todo'").fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def has_due(self, now: float) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM urls WHERE status = 'todo' AND next_attempt_at <= ? LIMIT 1", (now,)
-        ).fetchone()
-        return row is not None
+    def has_due(self, now: float, sites: Iterable[str] | None = None) -> bool:
+        sql = "SELECT 1 FROM urls WHERE status = 'todo' AND next_attempt_at <= ?"
+        params: tuple[float | str, ...] = (now,)
+        if sites is not None:
+            wanted = tuple(sites)
+            sql += f" AND site IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        return self._db.execute(sql + " LIMIT 1", params).fetchone() is not None
 
     def get(self, url: str) -> Row | None:
         found = self._db.execute(

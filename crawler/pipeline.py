@@ -1,0 +1,675 @@
+"""The crawl loop: frontier → fetch → archive → discover or extract → sink → done.
+
+One ``Crawl`` runs a bounded number of workers (``crawl.concurrency``). A dispatcher claims
+due URLs from the frontier spread over hosts, skipping hosts already at their concurrency cap;
+each worker fetches its URL (``Fetcher``: scope, robots, pacing, retries, redirects), writes
+every exchange to WARC (fsynced), then
+
+* a listing, feed or sitemap: discovers links and adds them to the frontier;
+* an article: fetches the rest of a multi-page article (``Extractor.continuation``),
+  extracts, writes a ``metadata`` record and the article to ``articles.jsonl``;
+
+and only then marks the URL done (``mark_done`` after the fsync: no false done). Every URL
+ends ``done``, ``failed:<reason>``, ``skipped:<reason>`` or stays ``todo`` with a
+``next_attempt_at`` (a deferral), and the run ends by itself when nothing is due.
+
+Crash safety: a ``kill -9`` leaves claimed rows ``in_progress``; the next run releases them,
+recovers ``.open`` WARC files and fetches those URLs again. Discovered links are committed
+before the page they came from is marked done, so nothing is lost between the two.
+
+Disk work (WARC writer, article sink) runs on one dedicated thread, in order, so its fsyncs
+never stall the network; the SQLite frontier stays on the event-loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+
+from crawler.config import Config, Site
+from crawler.decode import page_from_exchange
+from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
+from crawler.errors import ConfigError, DecodeError, ExtractionError, ScopeViolation
+from crawler.extract import Extractor
+from crawler.faults import FaultInjector
+from crawler.fetch import Fetcher, FetchResult
+from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Status
+from crawler.models import Article, Exchange, Page, Source
+from crawler.scope import Resolver, system_resolver
+from crawler.sink import JsonlSink, TornLine
+from crawler.urls import canonicalize
+from crawler.warc.writer import WarcWriter
+
+log = logging.getLogger(__name__)
+
+WARC_DIR = "warcs"
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- options, progress, summary
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """What one ``crawler crawl`` invocation asks for, beyond the config file."""
+
+    archive_dir: Path
+    sites: tuple[str, ...] | None = None  # --sites; None = every enabled site
+    seeds: tuple[str, ...] = ()  # --seed URL ...: instead of the configured seeds
+    max_pages: int | None = None
+    since: date | None = None
+    reset_frontier: bool = False
+
+
+@dataclass
+class SiteProgress:
+    """Running counts for one site (what the progress display shows)."""
+
+    fetched: int = 0
+    articles: int = 0
+    errors: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        """Fetched pages per second since the start."""
+        elapsed = time.monotonic() - self.started
+        return self.fetched / elapsed if elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[str, SiteProgress], None]
+
+
+@dataclass(frozen=True)
+class CrawlSummary:
+    """The end of a run: frontier counts, outputs, and why it stopped."""
+
+    counts: dict[tuple[str, Status], int]
+    reasons: dict[tuple[str, Status, str], int]
+    progress: dict[str, SiteProgress]
+    articles_written: int
+    duplicates: int
+    warcs: tuple[Path, ...]
+    deferred: int  # todo rows with a next attempt later than the end of the run
+    todo: int
+    interrupted: bool
+    hit_max_pages: bool
+    torn: TornLine | None
+    recovered: tuple[str, ...]
+    robots_unavailable: tuple[str, ...]
+    elapsed_s: float
+
+    def total(self, status: Status) -> int:
+        return sum(count for (_, s), count in self.counts.items() if s is status)
+
+    @property
+    def exit_code(self) -> int:
+        from crawler import errors
+
+        if self.interrupted:
+            return errors.EXIT_INTERRUPTED
+        if self.total(Status.FAILED):
+            return errors.EXIT_SOME_FAILED
+        return errors.EXIT_OK
+
+
+# ---------------------------------------------------------------- the crawl
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How a fetched URL is settled: its ``done:<reason>`` and rows settled with it
+    (the continuation pages of an article, recorded done when the article is)."""
+
+    reason: str | None
+    settled: tuple[NewUrl, ...] = ()
+
+
+class Crawl:
+    """One crawl run over an archive directory. Use ``await Crawl(...).run()``.
+
+    ``transport`` and ``resolver`` replace the network and DNS (tests); ``client_shards``
+    spreads hosts over several httpx clients (see ``Fetcher``).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        options: CrawlOptions,
+        *,
+        progress: ProgressCallback | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+        faults: FaultInjector | None = None,
+        client_shards: int | None = None,
+        install_signal_handlers: bool = False,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.sites = _selected_sites(config, options.sites)
+        self._site_ids = {site.id for site in self.sites}
+        self._progress_callback = progress
+        self._transport = transport
+        self._resolver = resolver
+        self._faults = faults if faults is not None else FaultInjector.from_env()
+        self._shards = client_shards or max(1, min(8, config.crawl.concurrency // 8))
+        self._install_signals = install_signal_handlers
+        self._extractor = Extractor(self.sites)
+        settings = config.crawl
+        self._limits = Limits(settings.max_url_length, settings.max_sitemap_urls, settings.max_sitemap_bytes)
+        self.progress: dict[str, SiteProgress] = {site.id: SiteProgress() for site in self.sites}
+        self._stop = asyncio.Event()
+        self._hard_stop = asyncio.Event()
+        self._signals = 0
+        self._claimed_total = 0
+        self._hit_max_pages = False
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-disk")
+        # set in run()
+        self._frontier: Frontier
+        self._writer: WarcWriter
+        self._sink: JsonlSink
+        self._fetcher: Fetcher
+
+    # ------------------------------------------------------------ public
+
+    def request_stop(self) -> None:
+        """Stop taking new work; in-flight URLs finish (a second call stops them too)."""
+        self._signals += 1
+        if self._signals == 1:
+            log.warning("stopping: finishing the pages in flight (interrupt again to stop at once)")
+        else:
+            log.warning("stopping at once: pages in flight are queued again")
+            self._hard_stop.set()
+        self._stop.set()
+
+    async def run(self) -> CrawlSummary:
+        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed."""
+        started = time.monotonic()
+        archive = self.options.archive_dir
+        _check_writable(archive)
+        lock = ArchiveLock(archive).acquire()
+        try:
+            recovered = _recover_open_warcs(archive / WARC_DIR)
+            self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
+            try:
+                return await self._run_open(started, recovered)
+            finally:
+                self._frontier.close()
+        finally:
+            self._disk.shutdown(wait=True)
+            lock.release()
+
+    # ------------------------------------------------------------ setup and teardown
+
+    async def _run_open(self, started: float, recovered: tuple[str, ...]) -> CrawlSummary:
+        released = self._frontier.release()
+        if released:
+            log.warning("%d URLs were in progress when the last run stopped; queued again", released)
+        self._forget_removed_sites()
+        self._sink = JsonlSink.open(self.options.archive_dir)
+        self._writer = WarcWriter(
+            self.options.archive_dir / WARC_DIR, self.config.archive, warcinfo=self._warcinfo(),
+            faults=self._faults, on_file_closed=_index_closed_file,
+        )
+        self._fetcher = Fetcher(
+            self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
+            transport=self._transport, resolver=self._resolver, client_shards=self._shards,
+        )
+        self._add_seeds()
+        interrupted = False
+        try:
+            with self._signal_handlers():
+                interrupted = await self._dispatch()
+        finally:
+            await self._fetcher.aclose()
+            warcs = await self._on_disk(self._writer.close)
+            self._sink.close()
+        return self._summary(started, warcs, interrupted, recovered)
+
+    def _warcinfo(self) -> dict[str, str]:
+        settings = self.config.crawl
+        info = {
+            "http-header-user-agent": settings.user_agent,
+            "robots": settings.robots.mode
+            + (f" ({settings.robots.justification})" if settings.robots.justification else ""),
+            "crawl-interval-s": str(settings.interval_s),
+            "sites": ", ".join(site.id for site in self.sites),
+            "hostname": os.uname().nodename,
+        }
+        for number, warning in enumerate(self.config.warnings(), start=1):
+            info[f"warning-{number}"] = warning
+        return info
+
+    def _forget_removed_sites(self) -> None:
+        """URLs of sites no longer in the config end ``skipped:site_removed`` (RELIABILITY G5)."""
+        configured = {site.id for site in self.config.sites}
+        for site_id in sorted(self._frontier.sites() - configured):
+            count = self._frontier.skip_where(site_id, "site_removed")
+            if count:
+                log.warning("site %r is no longer configured: %d queued URLs skipped", site_id, count)
+
+    def _add_seeds(self) -> None:
+        seeds = self._seed_urls()
+        added = self._frontier.add(seeds)
+        log.info("%d seeds (%d new)", len(seeds), added)
+
+    def _seed_urls(self) -> list[NewUrl]:
+        if self.options.seeds:
+            return [self._command_line_seed(url) for url in self.options.seeds]
+        seeds: list[NewUrl] = []
+        for site in self.sites:
+            for template in site.seeds.listings:
+                extra = {"template": template, "page": 1} if "{page}" in template else None
+                seeds.append(self._new(listing_url(template, 1), site, Kind.LISTING, extra=extra))
+            seeds += [self._new(url, site, Kind.FEED) for url in site.seeds.feeds]
+            seeds += [self._new(url, site, Kind.SITEMAP) for url in site.seeds.sitemaps]
+        return seeds
+
+    def _command_line_seed(self, raw: str) -> NewUrl:
+        try:
+            url = canonicalize(raw, max_length=self.config.crawl.max_url_length)
+        except ScopeViolation as exc:
+            raise ConfigError(f"--seed {raw}: {exc}") from exc
+        site = self._extractor.site_for(url)
+        if site is None or site.id not in self._site_ids:
+            known = ", ".join(f"{s.id} ({', '.join(s.domains)})" for s in self.sites)
+            raise ConfigError(
+                f"--seed {raw}: no selected site covers host {url.split('/')[2]!r}; selected: {known}. "
+                "Add the site to config.yaml or pick it with --sites"
+            )
+        kind = Kind.ARTICLE if self._extractor.is_article_url(url) else Kind.SEED
+        return self._new(url, site, kind)
+
+    def _new(
+        self, url: str, site: Site, kind: Kind, *, depth: int = 0, found_on: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> NewUrl:
+        return NewUrl(
+            url=url, site=site.id, kind=kind, depth=depth, discovered_from=found_on,
+            host=self._pace_key(url, site), extra=extra,
+        )
+
+    def _pace_key(self, url: str, site: Site) -> str:
+        try:
+            return self._fetcher.scope.pace_key(url, site)
+        except ScopeViolation:
+            return url
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Any:
+        if not self._install_signals:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_stop)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    # ------------------------------------------------------------ dispatching
+
+    async def _dispatch(self) -> bool:
+        """Run workers until nothing is due, the page budget is spent, or a stop; True if stopped."""
+        running: dict[asyncio.Task[None], Claimed] = {}
+        failure: BaseException | None = None
+        try:
+            while True:
+                if not self._stop.is_set() and failure is None:
+                    self._start_more(running)
+                if not running:
+                    break
+                watch = self._hard_stop if self._stop.is_set() else self._stop
+                waiter = asyncio.ensure_future(watch.wait())
+                done, _ = await asyncio.wait([*running, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                for task in [task for task in running if task in done]:
+                    del running[task]
+                    if task.exception() is not None and failure is None:
+                        failure = task.exception()
+                        self._stop.set()  # a disk or frontier failure ends the run
+                if self._hard_stop.is_set():
+                    break
+        finally:
+            if running:
+                await self._cancel(running)
+        if failure is not None:
+            raise failure
+        return self._signals > 0
+
+    def _start_more(self, running: dict[asyncio.Task[None], Claimed]) -> None:
+        free = self.config.crawl.concurrency - len(running)
+        budget = self.options.max_pages
+        if budget is not None:
+            free = min(free, budget - self._claimed_total)
+            if free <= 0:
+                self._hit_max_pages = True
+        if free <= 0:
+            return
+        cap = self.config.crawl.max_concurrency_per_host
+        in_flight = Counter(claimed.host for claimed in running.values())
+        busy = {host for host, count in in_flight.items() if count >= cap}
+        claims = self._frontier.claim(
+            free, time.time(), per_host=cap, exclude_hosts=busy, sites=self._site_ids
+        )
+        for claimed in claims:
+            self._claimed_total += 1
+            task = asyncio.create_task(self._process(claimed), name=claimed.url)
+            running[task] = claimed
+
+    async def _cancel(self, running: dict[asyncio.Task[None], Claimed]) -> None:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        self._frontier.requeue(claimed.id for claimed in running.values())
+        log.warning("%d URLs in flight were queued again", len(running))
+        running.clear()
+
+    # ------------------------------------------------------------ one URL
+
+    async def _process(self, claimed: Claimed) -> None:
+        progress = self.progress.setdefault(claimed.site, SiteProgress())
+        site = self._site(claimed.site)
+        assert site is not None, "claims are limited to the selected sites"
+        result = await self._fetcher.fetch(claimed.url)
+        sources = [await self._archive(exchange) for exchange in result.exchanges]
+        progress.fetched += 1
+        progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
+        try:
+            if result.final is None or not sources:
+                self._finish_unfetched(claimed, result, progress)
+                return
+            outcome = await self._handle(claimed, site, result.final, sources[-1], progress)
+        except (DecodeError, ExtractionError) as exc:
+            log.warning("%s: %s", claimed.url, exc)
+            progress.errors += 1
+            self._frontier.mark_failed(claimed.id, exc.reason)
+        else:
+            self._faults.hit("before_frontier_commit")
+            last = sources[-1]
+            self._frontier.mark_done(
+                claimed.id, outcome.reason, warc=last.warc, offset=last.offset, settled=outcome.settled
+            )
+        finally:
+            self._report(claimed.site, progress)
+
+    def _finish_unfetched(self, claimed: Claimed, result: FetchResult, progress: SiteProgress) -> None:
+        error = result.error
+        reason = error.reason if error is not None else "no_response"
+        if result.retry_at is not None:
+            progress.deferred += 1
+            self._frontier.defer(claimed.id, result.retry_at, reason)
+        elif result.skipped:
+            progress.skipped += 1
+            self._frontier.mark_skipped(claimed.id, reason)
+        else:
+            progress.errors += 1
+            self._frontier.mark_failed(claimed.id, reason)
+
+    async def _handle(
+        self, claimed: Claimed, site: Site, final: Exchange, source: Source, progress: SiteProgress
+    ) -> _Outcome:
+        """Read a fetched page: discover its links or extract its article."""
+        if final.status in (404, 410):
+            return _Outcome("not_found")
+        if final.status >= 300:
+            return _Outcome(f"http_{final.status}")
+        page = page_from_exchange(final, source, self.config.crawl.max_decoded_bytes)
+        if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
+            return await self._article(claimed, site, page, progress)
+        self._discover(claimed, site, page)
+        return _Outcome(None)
+
+    # ------------------------------------------------------------ discovery
+
+    def _discover(self, claimed: Claimed, site: Site, page: Page) -> None:
+        found = discover(page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits)
+        new: list[NewUrl] = []
+        for link in found.links:
+            queued = self._article_link(link, claimed)
+            if queued is not None:
+                new.append(queued)
+        new += self._followers(claimed, site, found)
+        added = self._frontier.add(new)
+        log.info("%s: %s with %d links, %d new", claimed.url, found.kind, len(found.links), added)
+
+    def _article_link(self, link: Link, claimed: Claimed) -> NewUrl | None:
+        if not self._extractor.is_article_url(link.url):
+            return None
+        site = self._extractor.site_for(link.url)
+        if site is None or site.id not in self._site_ids:
+            return None
+        new = self._new(link.url, site, Kind.ARTICLE, depth=claimed.depth + 1, found_on=claimed.url)
+        since = self.options.since
+        if since is not None and link.published is not None and link.published < since:
+            return replace(new, status=Status.SKIPPED, reason="before_since")
+        return new
+
+    def _followers(self, claimed: Claimed, site: Site, found: Discovered) -> list[NewUrl]:
+        """Child sitemaps and the next listing page, within the depth and page caps."""
+        settings = self.config.crawl
+        depth = claimed.depth + 1
+        new = [
+            self._new(url, site, Kind.SITEMAP, depth=depth, found_on=claimed.url)
+            for url in found.sitemaps
+            if depth <= settings.max_sitemap_depth and self._in_site(url, site)
+        ]
+        number = int(claimed.extra.get("page", 1))
+        template = claimed.extra.get("template")
+        if not should_paginate(found, number, settings.max_listing_pages, self.options.since):
+            return new
+        extra: dict[str, Any] = {"page": number + 1}
+        if isinstance(template, str):
+            extra["template"] = template
+            next_url: str | None = listing_url(template, number + 1)
+        else:
+            next_url = found.next_page
+        if next_url is not None and self._in_site(next_url, site):
+            new.append(
+                self._new(next_url, site, Kind.LISTING, depth=depth, found_on=claimed.url, extra=extra)
+            )
+        return new
+
+    def _in_site(self, url: str, site: Site) -> bool:
+        found = self._extractor.site_for(url)
+        return found is not None and found.id == site.id
+
+    # ------------------------------------------------------------ articles
+
+    async def _article(self, claimed: Claimed, site: Site, page: Page, progress: SiteProgress) -> _Outcome:
+        pages = await self._whole_article(claimed, site, page)
+        settled = tuple(
+            self._new(p.url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
+            for p in pages if p is not page
+        )
+        settled = tuple(replace(row, status=Status.DONE, reason="continuation") for row in settled)
+        source = pages[0].source
+        extractor = self._extractor
+        article = extractor.extract(pages[0]) if len(pages) == 1 else extractor.extract_joined(pages)
+        outcome = "article" if article is not None else "non_article"
+        fields = {"site": site.id, "extractor": self._extractor.generation(pages[0]), "outcome": outcome}
+        if len(pages) > 1:
+            fields["pages"] = " ".join(p.url for p in pages)
+        await self._on_disk(self._writer.write_metadata, source, pages[0].url, fields)
+        if article is None:
+            return _Outcome("non_article", settled)
+        if self._before_since(article):
+            return _Outcome("before_since", settled)
+        if await self._on_disk(self._sink.write, article):
+            progress.articles += 1
+        return _Outcome(None, settled)
+
+    def _before_since(self, article: Article) -> bool:
+        since = self.options.since
+        if since is None or not article.published:
+            return False
+        try:
+            return datetime.fromisoformat(article.published).date() < since
+        except ValueError:
+            return False
+
+    async def _whole_article(self, claimed: Claimed, site: Site, page: Page) -> list[Page]:
+        """The page, or the page(s) that hold the whole article (full view or next pages)."""
+        continuation = self._extractor.continuation(page)
+        if continuation.instead:
+            whole = await self._fetch_follow_up(claimed, continuation.instead)
+            return [whole] if whole is not None else [page]
+        pages = [page]
+        following = continuation.also
+        while following and len(pages) < site.multipage.max_pages:
+            fetched = await self._fetch_follow_up(claimed, following[0])
+            if fetched is None:
+                break
+            pages.append(fetched)
+            following = self._extractor.continuation(fetched).also
+        return pages
+
+    async def _fetch_follow_up(self, claimed: Claimed, raw_url: str) -> Page | None:
+        """Fetch and archive one continuation page; None when it cannot be had."""
+        try:
+            url = canonicalize(raw_url, max_length=self.config.crawl.max_url_length)
+        except ScopeViolation:
+            return None
+        site = self._extractor.site_for(url)
+        if site is None or site.id != claimed.site:
+            return None
+        result = await self._fetcher.fetch(url)
+        sources = [await self._archive(exchange) for exchange in result.exchanges]
+        progress = self.progress.setdefault(claimed.site, SiteProgress())
+        progress.fetched += 1
+        if result.final is None or result.final.status != 200 or not sources:
+            why = result.state or (f"HTTP {result.final.status}" if result.final else "no response")
+            log.info("%s: continuation %s not available (%s)", claimed.url, url, why)
+            return None
+        return page_from_exchange(result.final, sources[-1], self.config.crawl.max_decoded_bytes)
+
+    # ------------------------------------------------------------ archive and disk
+
+    async def _archive(self, exchange: Exchange) -> Source:
+        return await self._on_disk(self._writer.write_exchange, exchange)
+
+    async def _archive_side_exchange(self, exchange: Exchange) -> None:
+        """The fetcher's hook for robots.txt exchanges: archived like any other."""
+        await self._archive(exchange)
+
+    async def _on_disk(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._disk, lambda: function(*args, **kwargs))
+
+    # ------------------------------------------------------------ reporting
+
+    def _site(self, site_id: str) -> Site | None:
+        for site in self.sites:
+            if site.id == site_id:
+                return site
+        return None
+
+    def _report(self, site_id: str, progress: SiteProgress) -> None:
+        if self._progress_callback is not None:
+            self._progress_callback(site_id, progress)
+
+    def _summary(
+        self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...]
+    ) -> CrawlSummary:
+        now = time.time()
+        todo = sum(count for (_, status), count in self._frontier.counts().items() if status is Status.TODO)
+        deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
+        return CrawlSummary(
+            counts=self._frontier.counts(),
+            reasons=self._frontier.reasons(),
+            progress=self.progress,
+            articles_written=self._sink.written,
+            duplicates=self._sink.duplicates,
+            warcs=tuple(warcs),
+            deferred=deferred,
+            todo=todo,
+            interrupted=interrupted,
+            hit_max_pages=self._hit_max_pages,
+            torn=self._sink.torn,
+            recovered=recovered,
+            robots_unavailable=tuple(self._fetcher.robots.unavailable()),
+            elapsed_s=time.monotonic() - started,
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:
+    if wanted is None:
+        sites = config.enabled_sites()
+        if not sites:
+            raise ConfigError("no site is enabled in the config; set `enabled: true` on one or pass --sites")
+        return sites
+    return tuple(config.site(site_id) for site_id in wanted)
+
+
+def _check_writable(archive: Path) -> None:
+    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)."""
+    try:
+        archive.mkdir(parents=True, exist_ok=True)
+        probe = archive / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"archive directory {archive} is not writable ({exc.strerror or exc}); "
+            "fix its permissions or pass --archive DIR"
+        ) from exc
+
+
+def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
+    """Trim and close ``.open`` WARC files a killed run left behind; one line per file."""
+    if not directory.is_dir():
+        return ()
+    recover = importlib.import_module("crawler.warc.recover")
+    reports = []
+    for path in sorted(directory.glob("*.open")):
+        report = recover.recover_file(path)
+        reports.append(str(report))
+        log.warning("recovered %s", report)
+    return tuple(reports)
+
+
+def _index_closed_file(path: Path) -> None:
+    """Index each WARC file as it closes (the CDXJ beside it), when the index module is present."""
+    try:
+        index = importlib.import_module("crawler.warc.index")
+    except ImportError:  # pragma: no cover - the index lands separately
+        return
+    index.index_closed_file(path)
+
+
+def parse_since(text: str, now: datetime | None = None) -> date:
+    """``--since``: a date (YYYY-MM-DD) or an age such as ``1d``, ``6h``, ``2w``."""
+    value = text.strip().lower()
+    units = {"h": "hours", "d": "days", "w": "weeks"}
+    if value[-1:] in units and value[:-1].isdigit():
+        moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
+        return moment.date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
+
+
+__all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "WARC_DIR", "parse_since"]
