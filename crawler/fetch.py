@@ -10,8 +10,11 @@ connected by the vetted address (TLS still verifies and sends SNI for the name).
 (the ``proxy`` setting, or ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` minus ``NO_PROXY``)
 resolve names themselves, so then only IP-literal hosts are checked.
 
-Hosts are spread over several ``httpx.AsyncClient`` shards by a stable hash: one httpx pool
-slows down as it grows, several small ones do not.
+Requests go straight to httpx transports (``httpx.Request`` → ``transport.handle_async_request``),
+without ``AsyncClient``: redirects, cookies and auth are ours to decide, and the client's
+per-request redirect parsing would reject a hostile ``Location`` before our scope check could
+name it. Hosts are spread over several transports (connection pools) by a stable hash: one
+httpcore pool slows down as it grows, several small ones do not.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import importlib.util
 import logging
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -45,7 +48,7 @@ from crawler.retry import Deferral, RetryableStatus, is_retryable_status, parse_
 from crawler.retry import transport_error as _transport_error
 from crawler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsResponse
 from crawler.scope import PinnedResolver, Resolver, Scope, system_resolver
-from crawler.transport import ProxyRoutes, Router, check_overrun, no_cookies, peer_address
+from crawler.transport import ProxyRoutes, Router, check_overrun, peer_address
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ class Fetcher:
 
     ``archive`` receives robots.txt exchanges (page exchanges come back in ``FetchResult``).
     ``transport`` replaces the network (``httpx.MockTransport`` in tests); ``resolver`` replaces
-    DNS; ``client_shards`` is how many httpx clients hosts are spread over.
+    DNS; ``client_shards`` is how many connection pools hosts are spread over.
     """
 
     def __init__(
@@ -146,7 +149,9 @@ class Fetcher:
         if settings.http2:
             _require_h2()
         shards = 1 if transport is not None else max(1, client_shards)
-        self._clients = [self._client(transport) for _ in range(shards)]
+        self._pools = [transport or self._transport() for _ in range(shards)]
+        t = settings.timeouts_s
+        self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total).as_dict()
 
     @property
     def politeness(self) -> Politeness:
@@ -160,32 +165,20 @@ class Fetcher:
     def scope(self) -> Scope:
         return self._scope
 
-    def _client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        t = self._settings.timeouts_s
-        timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total)
-        return httpx.AsyncClient(
-            transport=transport or self._transport(),
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,  # proxies from the environment are routed by ProxyRoutes
-            cookies=no_cookies(),
-            headers={"User-Agent": self._settings.user_agent},
-        )
-
     def _transport(self) -> httpx.AsyncBaseTransport:
         keep = self._settings.concurrency
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=keep, keepalive_expiry=30.0)
         return Router.build(self._pinned, self._routes, limits, self._settings.http2)
 
-    def _client_for(self, key: str) -> httpx.AsyncClient:
-        if len(self._clients) == 1:
-            return self._clients[0]
-        return self._clients[zlib.crc32(key.encode()) % len(self._clients)]
+    def _pool_for(self, key: str) -> httpx.AsyncBaseTransport:
+        if len(self._pools) == 1:
+            return self._pools[0]
+        return self._pools[zlib.crc32(key.encode()) % len(self._pools)]
 
     async def aclose(self) -> None:
         """Close every connection."""
-        for client in self._clients:
-            await client.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -290,16 +283,17 @@ class Fetcher:
         accept_encoding: str = ACCEPT_ENCODING,
     ) -> Exchange:
         """One request in one politeness slot, bounded by the total deadline."""
-        client = self._client_for(key)
-        headers = {"Accept": ACCEPT, "Accept-Encoding": accept_encoding, "Accept-Language": ACCEPT_LANGUAGE}
+        headers = {"User-Agent": self._settings.user_agent, "Accept": ACCEPT,
+                   "Accept-Encoding": accept_encoding, "Accept-Language": ACCEPT_LANGUAGE}
         try:
-            request = client.build_request("GET", url, headers=headers)
+            request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
         except httpx.InvalidURL as exc:
             raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}") from exc
+        pool = self._pool_for(key)
         async with self._politeness.slot(key, rule):
             fetched = datetime.fromtimestamp(self._clock.time(), UTC)
             async with asyncio.timeout(self._settings.timeouts_s.total):
-                response = await client.send(request, stream=True)
+                response = await pool.handle_async_request(request)
                 try:
                     address = peer_address(response)
                     body, truncated = await self._receive(response, url, limit, cut_quietly)
@@ -401,7 +395,14 @@ async def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, str 
     """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    stream = response.stream
+    # a response built in memory (httpx.MockTransport) was read already: its ByteStream still
+    # holds the bytes as given, still content-encoded
+    in_memory = response.is_stream_consumed and isinstance(stream, httpx.ByteStream)
+    chunk_source: AsyncIterator[bytes] | httpx.ByteStream = (
+        stream if in_memory and isinstance(stream, httpx.ByteStream) else response.aiter_raw()
+    )
+    async for chunk in chunk_source:
         if size + len(chunk) > limit:
             chunks.append(chunk[: limit - size])
             return b"".join(chunks), "length"

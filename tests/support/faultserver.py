@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -197,7 +198,8 @@ async def _broken_chunked(request: Request, writer: asyncio.StreamWriter) -> boo
 
 
 async def _illegal_chunk(request: Request, writer: asyncio.StreamWriter) -> bool:
-    writer.write(response(200, b"zz\r\nhello\r\n0\r\n\r\n", (("Transfer-Encoding", "chunked"),), length=False))
+    body = b"zz\r\nhello\r\n0\r\n\r\n"
+    writer.write(response(200, body, (("Transfer-Encoding", "chunked"),), length=False))
     return False
 
 
@@ -323,12 +325,15 @@ class FaultServer:
     hits: list[Hit] = field(default_factory=list)
     connections: int = 0
     routes: dict[str, Handler] = field(default_factory=lambda: dict(NAMED_FAULTS))
+    tls: ssl.SSLContext | None = None
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _counts: dict[str, int] = field(default_factory=dict)
 
     async def __aenter__(self) -> FaultServer:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=MAX_HEAD_BYTES)
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, limit=MAX_HEAD_BYTES, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -347,7 +352,7 @@ class FaultServer:
 
     @property
     def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.origin + path
@@ -398,7 +403,8 @@ class FaultServer:
                 writer.close()
                 await writer.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     connection: int) -> None:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             hit = _parse_head(head, connection)
