@@ -24,11 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from warcio.warcwriter import WARCWriter
 
-from crawler.config import ArchiveSettings
 from crawler.errors import ArchiveWriteError, OutOfSpace
 from crawler.faults import FaultInjector
 from crawler.models import Exchange, Source, iso_utc
@@ -36,6 +35,9 @@ from crawler.warc import records
 from crawler.warc.compress import MemberSink
 from crawler.warc.naming import OPEN_SUFFIX, warc_file_name
 from crawler.warc.records import PayloadOrigin
+
+if TYPE_CHECKING:  # crawler.config imports the extraction package; the writer needs only the type
+    from crawler.config import ArchiveSettings
 
 __all__ = ["WarcWriter"]
 

@@ -1,0 +1,496 @@
+"""Offline replay: WARC files → ``Page`` → the crawl's extraction → ``articles.jsonl``.
+
+The output equals the crawl's ``articles.jsonl`` for the same captures (same records, order
+aside) because replay makes the decisions the crawl pipeline makes, on the archived pages:
+
+* a capture is read as an article page when its status is 2xx and its URL is an article URL
+  of a known site (``Extractor.is_article_url``; ``--sites`` narrows the sites);
+* ``Extractor.continuation`` says how the article is completed: ``instead`` → the archived
+  capture of that URL (following archived redirects) replaces the page when it is there;
+  ``also`` → the next pages are looked up in the archive and joined (``extract_joined``), up to
+  the site's ``multipage.max_pages``; pages taken in as continuations are not articles of
+  their own, as in the crawl (the frontier settles them with the first page);
+* articles are de-duplicated by ``crawler.sink.dedup_key`` in capture order, as the sink does;
+* revisit records are read with the payload of their original (from any of the files).
+
+Files are processed in parallel (one task per file, a process pool of ``workers``), each
+streamed record by record. Continuations and revisit originals found in another file are
+resolved afterwards by the parent. Damaged records are reported with file and offset and
+skipped (``strict`` stops at the first one).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import multiprocessing
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+from urllib.parse import urljoin
+
+from crawler.errors import (
+    ArchiveCorrupt,
+    ArchiveError,
+    CrawlerError,
+    DecodeError,
+    ExtractionError,
+    InputError,
+    ScopeViolation,
+)
+from crawler.models import Page
+from crawler.sink import dedup_key
+from crawler.urls import canonicalize
+from crawler.warc.http import HttpParseError, parse_http_response
+from crawler.warc.naming import is_warc_name
+from crawler.warc.pages import CAPTURE_TYPES, Capture, OriginIndex, load_original, page_from_record
+from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
+
+if TYPE_CHECKING:
+    from crawler.extract import Extractor
+
+__all__ = ["ReplayOptions", "ReplaySummary", "replay", "warc_paths"]
+
+log = logging.getLogger(__name__)
+
+KNOWN_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit",
+                         "conversion", "continuation"})
+MAX_REDIRECT_HOPS = 5
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """How to replay: caps, which sites, strictness, and the config the crawl used."""
+
+    max_decoded_bytes: int = 50_000_000
+    sites: frozenset[str] | None = None
+    strict: bool = False
+    config_path: str | None = None
+
+
+@dataclass
+class ReplaySummary:
+    files: int = 0
+    records: int = 0
+    captures: int = 0
+    articles: int = 0
+    duplicates: int = 0
+    damaged: int = 0
+    unknown_types: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def describe(self) -> str:
+        failed = ", ".join(f"{reason} {count}" for reason, count in sorted(self.failed.items()))
+        return (f"replay: {self.files} files, {self.records} records, {self.captures} captures, "
+                f"{self.articles} articles ({self.duplicates} duplicates dropped), {self.damaged} damaged"
+                + (f", {self.unknown_types} of unknown type skipped" if self.unknown_types else "")
+                + (f"; not extracted: {failed}" if failed else ""))
+
+
+# ---------------------------------------------------------------------- values passed between processes
+
+
+@dataclass(frozen=True)
+class PageRef:
+    """An archived capture: where it is and, for a revisit, where its payload is."""
+
+    path: str
+    offset: int
+    url: str
+    status: int
+    location: str | None = None
+    original: Capture | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An article page whose continuation (or revisit original) is in another file."""
+
+    key: tuple[int, int]  # (file index, offset of the first page): the order the crawl wrote in
+    first: PageRef
+    pages: tuple[PageRef, ...]  # the pages joined so far (the first included)
+    wanted: str | None  # the URL still to find; None: the first page is not read yet
+    instead: bool = False
+
+
+@dataclass
+class FileResult:
+    index: int
+    path: str
+    articles: list[tuple[tuple[int, int], str]] = field(default_factory=list)  # (key, JSON line)
+    consumed: set[str] = field(default_factory=set)
+    pending: list[Pending] = field(default_factory=list)
+    damages: list[str] = field(default_factory=list)
+    records: int = 0
+    captures: int = 0
+    unknown_types: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+
+# ---------------------------------------------------------------------- the extraction context
+
+
+@lru_cache(maxsize=4)
+def _context(config_path: str | None) -> tuple[Extractor, int]:
+    """The extractor and max URL length of the crawl's config (built once per process)."""
+    from crawler.config import default_config, load_config
+    from crawler.extract import Extractor
+
+    config = load_config(config_path) if config_path else default_config()
+    return Extractor(config.sites), config.crawl.max_url_length
+
+
+Lookup = Callable[[str, "PageRef"], "PageRef | None"]
+
+
+class _Reader:
+    """Turns captures into articles the way the crawl pipeline does (see the module docstring)."""
+
+    def __init__(self, options: ReplayOptions, result: FileResult) -> None:
+        self.options = options
+        self.extractor, self._max_url_length = _context(options.config_path)
+        self.result = result
+
+    def wants(self, ref: PageRef) -> bool:
+        if not 200 <= ref.status < 300 or not self.extractor.is_article_url(ref.url):
+            return False
+        if self.options.sites is None:
+            return True
+        site = self.extractor.site_for(ref.url)
+        return site is not None and site.id in self.options.sites
+
+    def page(self, ref: PageRef, origins: OriginIndex | None = None) -> Page:
+        record = read_record_at(ref.path, ref.offset)
+        original = None
+        if record.rec_type == "revisit":
+            capture = ref.original or (origins.find(record) if origins else None)
+            original = load_original(record, capture)
+        return page_from_record(record, max_decoded_bytes=self.options.max_decoded_bytes, original=original)
+
+    def follow_up_url(self, raw_url: str) -> str | None:
+        """The URL the crawl fetched for a continuation (canonical), or None if it would not."""
+        try:
+            return canonicalize(raw_url, max_length=self._max_url_length)
+        except ScopeViolation:
+            return None
+
+    def max_pages(self, url: str) -> int:
+        site = self.extractor.site_for(url)
+        return site.multipage.max_pages if site else 1
+
+    def emit(self, key: tuple[int, int], pages: Sequence[Page]) -> None:
+        """Extract the article of ``pages`` (counting why not, as the crawl's frontier does)."""
+        try:
+            if len(pages) == 1:
+                article = self.extractor.extract(pages[0])
+            else:
+                article = self.extractor.extract_joined(pages)
+        except (ExtractionError, DecodeError) as exc:
+            self.result.failed[exc.reason] += 1
+            log.info("%s: %s", pages[0].url, exc)
+            return
+        if article is None:
+            self.result.failed["non_article"] += 1
+        elif self.options.sites is None or article.site in self.options.sites:
+            self.result.articles.append((key, article.to_json()))
+
+    def failed(self, exc: CrawlerError, where: str) -> None:
+        if isinstance(exc, ArchiveError):
+            message = str(exc)
+            self.result.damages.append(message if where in message else f"{where}: {message}")
+            if self.options.strict:
+                raise exc
+            return
+        self.result.failed[exc.reason] += 1
+        log.info("%s: %s", where, exc)
+
+    def complete(self, state: Pending, lookup: Lookup, origins: OriginIndex | None,
+                 first_page: Page | None = None) -> Pending | None:
+        """Follow ``state``'s continuation through ``lookup``; emit the article when complete.
+
+        Returns the ``Pending`` still missing a URL, or None when done (emitted or failed).
+        """
+        try:
+            pages = [first_page or self.page(state.first, origins)]
+            pages += [self.page(ref, origins) for ref in state.pages[1:]]
+            refs = list(state.pages)
+            wanted = state.wanted
+            while wanted is not None:
+                found = lookup(wanted, refs[-1])
+                if found is None:
+                    return Pending(state.key, state.first, tuple(refs), wanted, state.instead)
+                self.result.consumed.update({wanted, found.url})
+                if found.status != 200:
+                    break  # the crawl's follow-up fetch gives up on it
+                page = self.page(found, origins)
+                if state.instead:
+                    pages, refs = [page], [found]
+                    break
+                pages.append(page)
+                refs.append(found)
+                wanted = self._next(page, len(pages))
+        except CrawlerError as exc:
+            self.failed(exc, f"{state.first.path} offset {state.first.offset}")
+            return None
+        self.emit(state.key, pages)
+        return None
+
+    def _next(self, page: Page, joined: int) -> str | None:
+        following = self.extractor.continuation(page).also
+        if not following or joined >= self.max_pages(page.url):
+            return None
+        return self.follow_up_url(following[0])
+
+    def start(
+        self, key: tuple[int, int], ref: PageRef, lookup: Lookup, origins: OriginIndex | None
+    ) -> Pending | None:
+        """Read an article page: emit its article, or return what it waits for."""
+        try:
+            page = self.page(ref, origins)
+            continuation = self.extractor.continuation(page)
+        except CrawlerError as exc:
+            self.failed(exc, f"{ref.path} offset {ref.offset}")
+            return None
+        raw = continuation.instead or (continuation.also[0] if continuation.also else None)
+        wanted = self.follow_up_url(raw) if raw else None
+        if wanted is None:
+            self.emit(key, [page])
+            return None
+        state = Pending(key, ref, (ref,), wanted, bool(continuation.instead))
+        return self.complete(state, lookup, origins, first_page=page)
+
+    def give_up(self, state: Pending, origins: OriginIndex | None) -> None:
+        """What the crawl does when a continuation cannot be had: the pages it has."""
+        try:
+            pages = [self.page(ref, origins) for ref in state.pages]
+        except CrawlerError as exc:
+            self.failed(exc, f"{state.first.path} offset {state.first.offset}")
+            return
+        self.emit(state.key, pages)
+
+
+# ---------------------------------------------------------------------- one file (in a worker)
+
+
+def capture_ref(record: WarcRecord, path: str, original: Capture | None = None) -> PageRef | None:
+    """The ``PageRef`` of a response/revisit record, or None when it holds no HTTP response."""
+    if record.block is None:
+        return None
+    try:
+        head = parse_http_response(record.block)
+    except HttpParseError:
+        return None
+    url = record.target_uri or ""
+    return PageRef(path, record.offset, url, head.status, head.header("location"), original)
+
+
+def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -> PageRef | None:
+    """The capture of ``url`` (following archived redirects), preferring the first after ``after``."""
+    for _ in range(MAX_REDIRECT_HOPS + 1):
+        refs = by_url.get(url)
+        if not refs:
+            return None
+        later = [r for r in refs if r.path != after.path or r.offset > after.offset]
+        ref = later[0] if later else refs[-1]
+        if 300 <= ref.status < 400 and ref.location:
+            url = urljoin(url, ref.location)
+            continue
+        return ref
+    return None
+
+
+class _FileReplay:
+    """Replays one file: articles found within it; what needs other files goes to ``pending``."""
+
+    def __init__(self, path: str, index: int, options: ReplayOptions) -> None:
+        self.path = path
+        self.result = FileResult(index=index, path=path)
+        self.reader = _Reader(options, self.result)
+        self.origins = OriginIndex()
+        self.by_url: dict[str, list[PageRef]] = {}
+        self.article_pages: list[PageRef] = []
+
+    def run(self) -> FileResult:
+        on_damage = None if self.reader.options.strict else self._damaged
+        try:
+            for record in iter_records(self.path, on_damage=on_damage):
+                self._record(record)
+        except ArchiveError as exc:  # strict: the first damage ends the file
+            self.result.damages.append(str(exc))
+            raise
+        # Continuations come after their first page, so pages are read once the file is indexed.
+        lookup = partial(lookup_capture, self.by_url)
+        for ref in self.article_pages:
+            key = (self.result.index, ref.offset)
+            left = self.reader.start(key, ref, lookup, self.origins)
+            if left is not None:
+                self.result.pending.append(left)
+        self.result.articles.sort(key=lambda item: item[0])
+        return self.result
+
+    def _damaged(self, damage: Damage) -> None:
+        self.result.damages.append(str(damage))
+
+    def _record(self, record: WarcRecord) -> None:
+        self.result.records += 1
+        kind = record.rec_type
+        if kind not in KNOWN_TYPES:
+            self.result.unknown_types += 1
+            return
+        if kind not in CAPTURE_TYPES:
+            return
+        self.result.captures += 1
+        self.origins.note(record, self.path)
+        original = self.origins.find(record) if kind == "revisit" else None
+        ref = capture_ref(record, self.path, original)
+        if ref is None:
+            problem = ArchiveCorrupt(f"{record.where()}: no HTTP response in the record")
+            self.reader.failed(problem, record.where())
+            return
+        self.by_url.setdefault(ref.url, []).append(ref)
+        if not self.reader.wants(ref):
+            return
+        if kind == "revisit" and original is None:
+            self.result.pending.append(Pending((self.result.index, ref.offset), ref, (ref,), None))
+            return
+        self.article_pages.append(ref)
+
+
+def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
+    """Replay one file (a process-pool task)."""
+    index, path, options = task
+    return _FileReplay(path, index, options).run()
+
+
+# ---------------------------------------------------------------------- the parent
+
+
+def warc_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named, plus the WARC files under directories named (sorted by name)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_warc_name(p.name)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory; pass WARC files or directories of them")
+    return found
+
+
+def replay(
+    paths: Iterable[str | os.PathLike[str]],
+    out: IO[str],
+    options: ReplayOptions,
+    *,
+    workers: int | None = None,
+    on_damage: Callable[[str], None] | None = None,
+) -> ReplaySummary:
+    """Replay the WARC files under ``paths`` into JSON Lines on ``out``; damage goes to ``on_damage``.
+
+    Raises the first ``ArchiveError`` when ``options.strict``.
+    """
+    files = [str(p) for p in warc_paths(paths)]
+    summary = ReplaySummary(files=len(files))
+    report = on_damage or (lambda message: log.warning("%s", message))
+    consumed: set[str] = set()
+    pending: list[Pending] = []
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        for result in _run(files, options, workers):
+            _merge(result.failed, result.damages, summary, report)
+            summary.records += result.records
+            summary.captures += result.captures
+            summary.unknown_types += result.unknown_types
+            consumed.update(result.consumed)
+            pending.extend(result.pending)
+            for key, line in result.articles:
+                spool.write(f"{key[0]}\t{key[1]}\t{line}\n")
+        late = _resolve_pending(files, pending, options, consumed, summary, report) if pending else []
+        spool.seek(0)
+        _write_output(heapq.merge(_spooled(spool), sorted(late)), out, consumed, summary)
+    return summary
+
+
+def _run(files: list[str], options: ReplayOptions, workers: int | None) -> Iterator[FileResult]:
+    tasks = [(index, path, options) for index, path in enumerate(files)]
+    count = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    if count == 1:
+        yield from map(replay_file, tasks)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(count) as pool:
+        yield from pool.imap(replay_file, tasks, chunksize=1)
+
+
+def _merge(
+    failed: Counter[str], damages: list[str], summary: ReplaySummary, report: Callable[[str], None]
+) -> None:
+    summary.failed.update(failed)
+    summary.damaged += len(damages)
+    for message in damages:
+        report(message)
+
+
+def _spooled(spool: IO[str]) -> Iterator[tuple[tuple[int, int], str]]:
+    for line in spool:
+        file_index, offset, text = line.rstrip("\n").split("\t", 2)
+        yield (int(file_index), int(offset)), text
+
+
+def _write_output(
+    items: Iterable[tuple[tuple[int, int], str]], out: IO[str], consumed: set[str], summary: ReplaySummary
+) -> None:
+    seen: set[bytes] = set()
+    for _, line in items:
+        data = json.loads(line)
+        if data["url"] in consumed:
+            continue  # taken into another article: not an article of its own (the crawl settles it)
+        key = dedup_key(data)
+        if key in seen:
+            summary.duplicates += 1
+            continue
+        seen.add(key)
+        out.write(line + "\n")
+        summary.articles += 1
+
+
+def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
+    origins = OriginIndex()
+    by_url: dict[str, list[PageRef]] = {}
+    for path in files:
+        for record in iter_records(path, on_damage=lambda _damage: None, verify_digests=False):
+            if record.rec_type in CAPTURE_TYPES:
+                origins.note(record, path)
+                ref = capture_ref(record, path)
+                if ref is not None:
+                    by_url.setdefault(ref.url, []).append(ref)
+    return origins, by_url
+
+
+def _resolve_pending(
+    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[str],
+    summary: ReplaySummary, report: Callable[[str], None],
+) -> list[tuple[tuple[int, int], str]]:
+    """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
+    origins, by_url = _index_all(files)
+    result = FileResult(index=-1, path="")
+    reader = _Reader(options, result)
+    lookup = partial(lookup_capture, by_url)
+    for state in pending:
+        if state.wanted is None:
+            left = reader.start(state.key, state.first, lookup, origins)
+        else:
+            left = reader.complete(state, lookup, origins)
+        if left is not None:
+            reader.give_up(left, origins)
+    consumed.update(result.consumed)
+    _merge(result.failed, result.damages, summary, report)
+    return result.articles
