@@ -10,12 +10,54 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from crawler import errors
 
+if TYPE_CHECKING:
+    from crawler.config import Config
+
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    raise errors.CrawlerError("extract is not built yet")
+    """Print the article of one HTML file as JSON; not an article → exit 6, unreadable → 5."""
+    import json
+    from pathlib import Path
+
+    from crawler.extract import Extractor
+    from crawler.models import Page
+
+    config = _extract_config(args.config)
+    if args.site is not None and args.site != "generic":
+        config.site(args.site)  # ConfigError naming the known sites
+    try:
+        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise errors.InputError(
+            f"{args.file}: cannot read the HTML file: {exc.strerror}; check the path (or pass - for stdin)"
+        ) from exc
+    page = Page.from_file_bytes(args.url, body)
+    article = Extractor(config.sites).extract(page, site=args.site)
+    if article is None:
+        where = "stdin" if args.file == "-" else args.file
+        raise errors.NotAnArticle(
+            f"{where}: no article at {args.url} (a listing, binary or non-article page, or a URL "
+            "outside the site's article_urls); pass the article's own URL with --url"
+        )
+    print(json.dumps(article.to_dict(), indent=2, ensure_ascii=False))
+    return errors.EXIT_OK
+
+
+def _extract_config(path: str | None) -> Config:
+    """--config FILE, else ./config.yaml when present, else every built-in site."""
+    from pathlib import Path
+
+    from crawler.config import default_config, load_config
+
+    if path is not None:
+        return load_config(path)
+    if Path("config.yaml").is_file():
+        return load_config("config.yaml")
+    return default_config()
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
@@ -39,7 +81,21 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_sites(args: argparse.Namespace) -> int:
-    raise errors.CrawlerError("sites is not built yet")
+    """One line per site: id, enabled, domains, layout generations (oldest first)."""
+    config = _extract_config(args.config)
+    rows = [("site", "enabled", "domains", "generations")]
+    for site in config.sites:
+        more = f" (+{len(site.domains) - 4})" if len(site.domains) > 4 else ""
+        domains = ", ".join(site.domains[:4]) + more
+        generations = ", ".join(
+            g.id + (f" (until {g.valid_until})" if g.valid_until else "") for g in site.generations
+        )
+        rows.append((site.id, "yes" if site.enabled else "no", domains or "-", generations or "-"))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        print("  ".join([*cells, row[3]]))
+    return errors.EXIT_OK
 
 
 def _build_parser() -> argparse.ArgumentParser:
