@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urljoin
 
@@ -41,14 +40,13 @@ from crawler.errors import (
     CrawlerError,
     DecodeError,
     ExtractionError,
-    InputError,
     ScopeViolation,
 )
 from crawler.models import Page
 from crawler.sink import dedup_key
 from crawler.urls import canonicalize
 from crawler.warc.http import HttpParseError, parse_http_response
-from crawler.warc.naming import is_warc_name
+from crawler.warc.naming import warc_paths
 from crawler.warc.pages import CAPTURE_TYPES, Capture, OriginIndex, load_original, page_from_record
 from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
 
@@ -369,20 +367,6 @@ def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
 
 
 # ---------------------------------------------------------------------- the parent
-
-
-def warc_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files named, plus the WARC files under directories named (sorted by name)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_warc_name(p.name)))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError(f"{path}: no such file or directory; pass WARC files or directories of them")
-    return found
 
 
 def replay(

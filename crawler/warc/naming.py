@@ -7,11 +7,16 @@ extra ``.open`` suffix until it is closed.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
-__all__ = ["OPEN_SUFFIX", "WARC_SUFFIXES", "final_name", "is_warc_name", "warc_file_name"]
+from crawler.errors import InputError
+
+__all__ = ["OPEN_SUFFIX", "WARC_SUFFIXES", "final_name", "is_warc_name", "warc_file_name", "warc_paths"]
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIXES = (".warc.gz", ".warc")
@@ -39,3 +44,17 @@ def is_warc_name(name: str, *, include_open: bool = False) -> bool:
     if include_open:
         name = final_name(name)
     return name.endswith(WARC_SUFFIXES)
+
+
+def warc_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files named, plus the WARC files under directories named (sorted by name)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_warc_name(p.name)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory; pass WARC files or directories of them")
+    return found

@@ -179,7 +179,7 @@ class _FileReader:
     def _report(self, damage: Damage) -> None:
         if self._on_damage is None:
             raise damage.error
-        log.warning("%s", damage)
+        log.debug("%s", damage)
         self._on_damage(damage)
 
     def _corrupt(self, offset: int, message: str, record_id: str | None = None) -> None:

@@ -112,12 +112,12 @@ class MemberStream(_Buffered):
                 if not data:
                     self.cut = True
                     raise StreamDamage(
-                        f"incomplete gzip member at offset {self.offset}: the file ends "
+                        f"incomplete gzip member: the file ends "
                         f"{self._fed} bytes into it (cut while writing, or truncated)", self.offset)
             try:
                 out = self._inflater.decompress(data, _OUT_BYTES)
             except zlib.error as exc:
-                message = f"damaged gzip member at offset {self.offset}: {exc}"
+                message = f"damaged gzip member: {exc}"
                 raise StreamDamage(message, self.offset) from exc
             if out:
                 return out

@@ -1,0 +1,58 @@
+"""Small helpers the ``replay`` and ``index`` verbs share: options from arguments, output files."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from crawler.errors import ConfigError, InputError
+from crawler.replay import ReplayOptions
+
+__all__ = ["open_output", "replay_options"]
+
+
+def replay_options(args: argparse.Namespace) -> ReplayOptions:
+    """``ReplayOptions`` from the ``replay`` verb's arguments (and the config's decode cap)."""
+    from crawler.config import default_config, load_config
+
+    config = load_config(args.config) if args.config else default_config()
+    sites = None
+    if args.sites:
+        sites = frozenset(part.strip() for part in args.sites.split(",") if part.strip())
+        known = {site.id for site in config.sites} | {"generic"}
+        unknown = sorted(sites - known)
+        if unknown:
+            listed = ", ".join(sorted(known))
+            raise ConfigError(f"--sites: unknown site(s) {', '.join(unknown)}; known: {listed}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    return ReplayOptions(max_decoded_bytes=config.crawl.max_decoded_bytes, sites=sites, strict=args.strict,
+                         config_path=args.config)
+
+
+@contextlib.contextmanager
+def open_output(name: str) -> Iterator[TextIO]:
+    """stdout for ``-``; else the file, written under a temporary name and renamed when complete."""
+    if name == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(name)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
