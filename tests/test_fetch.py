@@ -93,7 +93,9 @@ async def test_A3_slowloris_is_stopped_by_the_total_deadline(server: FaultServer
     ],
     ids=["A4_underrun", "A6_broken_chunked", "A11_reset", "A8_http09"],
 )
-async def test_A_transient_breakage_is_retried_then_failed(server: FaultServer, path: str, reason: str) -> None:
+async def test_A_transient_breakage_is_retried_then_failed(
+    server: FaultServer, path: str, reason: str
+) -> None:
     result = await fetch_one(server.url(path))
     assert result.state == f"failed:{reason}"
     assert result.exchanges == () and result.final is None
@@ -240,7 +242,8 @@ async def test_D4_other_loopback_blocked(server: FaultServer, canary: FaultServe
 
     async with fetcher(settings(robots=NO_ROBOTS), sites, resolver=resolver) as f:
         literal = await f.fetch(server.url(f"/redirect?to={quote(canary.url('/'), safe='')}"))
-        named = await f.fetch(server.url(f"/redirect?to={quote(f'http://canary.test:{canary.port}/', safe='')}"))
+        by_name = quote(f"http://canary.test:{canary.port}/", safe="")
+        named = await f.fetch(server.url(f"/redirect?to={by_name}"))
         direct = await f.fetch(canary.url("/direct"))
     assert literal.state == named.state == direct.state == "failed:ssrf"
 

@@ -32,6 +32,7 @@ Named faults (``/page/...`` etc. take ``?size=N``):
 ``/redirect``         ``?to=URL`` (``&status=302``)
 ``/loop``             redirects to itself
 ``/chain/<n>``        redirects ``n`` times then 200
+``/slow/<x>``         200 after ``?delay=0.3`` s (``max_in_flight`` counts overlap)
 ``/robots.txt``       404 unless a test installs a route (``robots``, ``respond``, ``hang``)
 ====================  ===========================================================
 """
@@ -297,6 +298,11 @@ async def _chain(request: Request, writer: asyncio.StreamWriter) -> bool:
     return True
 
 
+async def _slow(request: Request, writer: asyncio.StreamWriter) -> bool:
+    await asyncio.sleep(float(request.query.get("delay", "0.3")))
+    return await _page(request, writer)
+
+
 async def _not_found(request: Request, writer: asyncio.StreamWriter) -> bool:
     writer.write(response(404, b"not found\n"))
     return True
@@ -310,6 +316,7 @@ NAMED_FAULTS: dict[str, Handler] = {
     "/bad_cl/*": _bad_cl, "/reset": _reset, "/close_each/*": _close_each,
     "/declared_huge": _declared_huge, "/infinite": _infinite, "/echo_headers": _echo_headers,
     "/set_cookie": _set_cookie, "/redirect": _redirect, "/loop": _loop, "/chain/*": _chain,
+    "/slow/*": _slow,
 }
 
 
@@ -324,6 +331,8 @@ class FaultServer:
     port: int = 0
     hits: list[Hit] = field(default_factory=list)
     connections: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
     routes: dict[str, Handler] = field(default_factory=lambda: dict(NAMED_FAULTS))
     tls: ssl.SSLContext | None = None
     _server: asyncio.Server | None = None
@@ -412,8 +421,13 @@ class FaultServer:
             self._counts[hit.target] = self._counts.get(hit.target, 0) + 1
             query = {k: v[0] for k, v in parse_qs(urlsplit(hit.target).query).items()}
             request = Request(hit, query, self._counts[hit.target], self)
-            keep = await self._handler(hit.path)(request, writer)
-            await writer.drain()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                keep = await self._handler(hit.path)(request, writer)
+                await writer.drain()
+            finally:
+                self.in_flight -= 1
             if not keep or writer.transport.is_closing():
                 return
 
