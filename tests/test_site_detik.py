@@ -15,6 +15,8 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.config import builtin_site
+from crawler.extract import Extractor
+from crawler.models import Page
 
 SITE = builtin_site("detik")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "detik"
@@ -82,3 +84,16 @@ def test_other_article_url_forms_are_articles(url: str) -> None:
 
 def test_the_full_view_is_asked_with_single_1() -> None:
     assert SITE.multipage.all_pages_query == {"single": "1"}
+
+
+def test_pubdate_meta_is_read_as_jakarta_time_when_no_date_is_shown() -> None:
+    url = "http://inet.detik.com/read/2015/11/05/100026/3062623/323/judul"
+    html = (
+        '<html><head><meta name="pubdate" content="2015-11-05 T10:08:58Z"></head><body>'
+        '<h1 class="l_blue2_detik">Judul</h1><div class="author"><strong>Penulis</strong> - detikinet</div>'
+        "<div class=\"text_detail\"><strong>Jakarta</strong> - <p>Isi berita.</p></div></body></html>"
+    )
+    article = Extractor().extract(Page.from_file_bytes(url, html.encode()))
+    assert article is not None
+    assert article.published == "2015-11-05T10:08:58+07:00"
+    assert article.body == "Jakarta - Isi berita."

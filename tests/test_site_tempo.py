@@ -1,5 +1,5 @@
-"""tempo profile: URL patterns, listing links, layout detection and the tempo.py hook, checked on
-the real fixture pages (tempo.co and Tempo English, en.tempo.co).
+"""tempo profile: URL patterns, listing links and layout detection, checked on the real fixture
+pages (tempo.co and Tempo English, en.tempo.co).
 
 Field values are checked by tests/test_fixtures.py against the expected JSON.
 """
@@ -15,8 +15,6 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.config import builtin_site
-from crawler.models import Article, Page
-from crawler.sites import tempo
 
 SITE = builtin_site("tempo")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "tempo"
@@ -85,25 +83,3 @@ def test_non_article_urls_are_not_articles(url: str) -> None:
 )
 def test_later_article_url_forms_are_articles(url: str) -> None:
     assert _is_article(url)
-
-
-def _article(url: str, tags: tuple[str, ...]) -> Article:
-    return Article(url=url, site="tempo", title="t", body="b", extractor="tempo", tags=tags)
-
-
-def test_hook_sets_english_for_tempo_english_only() -> None:
-    tree = LexborHTMLParser("<html></html>")
-    for url, language in (
-        ("http://en.tempo.co/read/news/2015/11/04/055715684/X", "en"),
-        ("http://gaya.tempo.co/read/news/2015/11/05/060716092/x", "id"),
-        ("http://tempo.co.evil.example/en.tempo.co", "id"),
-    ):
-        result = tempo.postprocess(_article(url, ()), Page.from_file_bytes(url, b""), tree)
-        assert result.language == language, url
-
-
-def test_hook_strips_the_hashtag_sign_from_tags() -> None:
-    url = "http://gaya.tempo.co/read/news/2015/11/05/060716092/x"
-    article = _article(url, ("#Info Kesehatan", "# KPU", "#", "Forest Fire"))
-    result = tempo.postprocess(article, Page.from_file_bytes(url, b""), LexborHTMLParser(""))
-    assert result.tags == ("Info Kesehatan", "KPU", "Forest Fire")
