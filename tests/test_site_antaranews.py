@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
-import feedparser
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.config import builtin_site
+from crawler.discover import discover
+from crawler.extract import Extractor
+from crawler.models import Page
 
+EXTRACTOR = Extractor()
 SITE = builtin_site("antaranews")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "antaranews"
 # which layout each saved article page was written in (by reading its markup)
@@ -47,12 +51,24 @@ def test_exactly_the_expected_generation_detects_the_page(stem: str) -> None:
     assert detected == [LAYOUT[stem]], f"{stem}: detect selectors matched {detected}"
 
 
+CAPTURES = [None, datetime(2016, 3, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("stem", sorted(LAYOUT))
+@pytest.mark.parametrize("fetched", CAPTURES)
+def test_the_engine_reads_the_page_with_that_generation(stem: str, fetched: datetime | None) -> None:
+    page = Page(url=_page_url(stem), body=(FIXTURES / f"{stem}.html").read_bytes(), fetched=fetched)
+    assert EXTRACTOR.generation(page) == f"antaranews/{LAYOUT[stem]}"
+
+
 def test_every_link_of_the_listing_feed_is_an_article() -> None:
-    feed = feedparser.parse((FIXTURES / "anpandu-antara-mainpage.html").read_bytes())
-    links = [entry.link for entry in feed.entries]
-    assert len(links) == 20
-    assert [link for link in links if not _is_article(link)] == []
-    assert not _is_article(_page_url("anpandu-antara-mainpage"))
+    stem = "anpandu-antara-mainpage"
+    page = Page(url=_page_url(stem), body=(FIXTURES / f"{stem}.html").read_bytes())
+    found = discover(page, links_css=SITE.listing.links)
+    assert found.kind == "feed"
+    assert len(found.links) == 20
+    assert [link.url for link in found.links if not _is_article(link.url)] == []
+    assert not _is_article(page.url)
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.config import builtin_site
+from crawler.discover import discover
+from crawler.extract import Extractor
+from crawler.models import Page
 
+EXTRACTOR = Extractor()
 SITE = builtin_site("mediaindonesia")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "mediaindonesia"
 # which layout each saved article page was written in (by reading its markup)
@@ -29,14 +34,17 @@ def _is_article(url: str) -> bool:
     return any(re.search(pattern, url) for pattern in SITE.article_urls)
 
 
+def _page_url(stem: str) -> str:
+    return str(json.loads((FIXTURES / f"{stem}.json").read_text(encoding="utf-8"))["page"]["url"])
+
+
 def _tree(stem: str) -> LexborHTMLParser:
     return LexborHTMLParser((FIXTURES / f"{stem}.html").read_bytes())
 
 
 @pytest.mark.parametrize("stem", sorted(LAYOUT))
 def test_article_page_url_is_an_article(stem: str) -> None:
-    page = json.loads((FIXTURES / f"{stem}.json").read_text(encoding="utf-8"))["page"]
-    assert _is_article(page["url"]), f"{stem}: its URL should match mediaindonesia article_urls"
+    assert _is_article(_page_url(stem)), f"{stem}: its URL should match mediaindonesia article_urls"
 
 
 @pytest.mark.parametrize("stem", sorted(LAYOUT))
@@ -46,12 +54,24 @@ def test_exactly_the_expected_generation_detects_the_page(stem: str) -> None:
     assert detected == [LAYOUT[stem]], f"{stem}: detect selectors matched {detected}"
 
 
+CAPTURES = [None, datetime(2016, 3, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("stem", sorted(LAYOUT))
+@pytest.mark.parametrize("fetched", CAPTURES)
+def test_the_engine_reads_the_page_with_that_generation(stem: str, fetched: datetime | None) -> None:
+    page = Page(url=_page_url(stem), body=(FIXTURES / f"{stem}.html").read_bytes(), fetched=fetched)
+    assert EXTRACTOR.generation(page) == f"mediaindonesia/{LAYOUT[stem]}"
+
+
 @pytest.mark.parametrize("stem", sorted(LAYOUT))
 def test_listing_selector_yields_only_article_links(stem: str) -> None:
-    assert SITE.listing.links is not None
-    hrefs = [node.attributes.get("href") or "" for node in _tree(stem).css(SITE.listing.links)]
-    assert len(hrefs) >= 5, f"{stem}: {SITE.listing.links!r} found {len(hrefs)} links"
-    assert [href for href in hrefs if not _is_article(href)] == []
+    # no listing page was saved; the home page's ul.list-3 lists also sit on every article page
+    page = Page(url="https://mediaindonesia.com/", body=(FIXTURES / f"{stem}.html").read_bytes())
+    found = discover(page, links_css=SITE.listing.links)
+    assert found.kind == "html"
+    assert len(found.links) >= 5, f"{stem}: {SITE.listing.links!r} found {len(found.links)} links"
+    assert [link.url for link in found.links if not _is_article(link.url)] == []
 
 
 @pytest.mark.parametrize(
