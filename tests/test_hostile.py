@@ -156,3 +156,10 @@ def test_every_extractor_entry_point_survives_hostile_pages(extractor: Extractor
             extractor.extract_joined([page, page])
         except ExtractionError as exc:
             assert exc.reason in {"extract_empty", "document_too_large"}
+
+
+def test_dom_bomb_in_a_non_ascii_encoding_is_refused_too(extractor: Extractor) -> None:
+    bomb = "<html><head><meta charset='cp037'></head><body>" + "<div>" * 200_000
+    page = _page("https://hostile.example/ebcdic-bomb", bomb.encode("cp037"), "text/html; charset=cp037")
+    with pytest.raises(DocumentTooLarge):
+        _timed_extract(extractor, page)

@@ -143,8 +143,7 @@ class Extractor:
             p.search(page.effective_url) or p.search(page.url) for p in rules.article_urls
         ):
             return None
-        text = decode_html(page.body, page.content_type).text
-        doc = dom.parse(text, page.effective_url)
+        doc = _parse(page)
         generation = rules.choose(doc, page.fetched) if rules else None
         return _Prepared(doc, rules, generation)
 
@@ -204,7 +203,7 @@ class Extractor:
         rules = self._rules_for(page, site)
         if not page.body.strip() or page.body.lstrip()[:16].startswith(_BINARY_MAGIC):
             return None
-        doc = dom.parse(decode_html(page.body, page.content_type).text, page.effective_url)
+        doc = _parse(page)
         return _Prepared(doc, rules, rules.choose(doc, page.fetched) if rules else None)
 
     def continuation(self, page: Page, site: str | None = None) -> Continuation:
@@ -231,7 +230,7 @@ class Extractor:
         return Continuation(also=(next_url,)) if next_url else Continuation()
 
     def _next_page(self, page: Page, selector: str) -> str | None:
-        doc = dom.parse(decode_html(page.body, page.content_type).text, page.effective_url)
+        doc = _parse(page)
         for node in doc.tree.css(selector):
             href = (node.attributes.get("href") or "").strip()
             if href and not href.startswith(("#", "javascript:")):
@@ -247,11 +246,17 @@ class Extractor:
         if rules is None:
             return "generic"
         try:
-            doc = dom.parse(decode_html(page.body, page.content_type).text, page.effective_url)
+            doc = _parse(page)
         except ExtractionError:
             return f"{rules.site.id}/generic"
         generation = rules.choose(doc, page.fetched)
         return f"{rules.site.id}/{generation.spec.id}" if generation else f"{rules.site.id}/generic"
+
+
+def _parse(page: Page) -> dom.Document:
+    decoded = decode_html(page.body, page.content_type)
+    raw = page.body if decoded.ascii_compatible else None
+    return dom.parse(decoded.text, page.effective_url, raw)
 
 
 def _has_query(url: str, wanted: dict[str, str]) -> bool:

@@ -17,7 +17,8 @@ DROP_SELECTORS: tuple[str, ...] = (
     "[class*=social-share]", "[class*=newsletter]", "[hidden]", "[aria-hidden=true]",
 )
 
-# A paragraph matching one of these is dropped (related-link inserts, promos, credits).
+# A paragraph matching one of these is dropped (related-link inserts, promos, credits). They are
+# matched against the lower-cased paragraph, so they are written in lower case.
 DROP_PARAGRAPHS: tuple[str, ...] = (
     r"^\(?\s*(?:baca(?:\s+juga)?|lihat(?:\s+juga)?|simak(?:\s+juga)?|berita\s+terkait|artikel\s+terkait|"
     r"pilihan\s+editor|read\s+also|see\s+also)\s*:",
@@ -27,8 +28,9 @@ DROP_PARAGRAPHS: tuple[str, ...] = (
     r"simak breaking news dan berita pilihan kami",
     r"pilih saluran andalanmu",
     r"whatsapp\.com/channel",
-    r"\b(?:follow|ikuti|gabung)\b.{0,80}\bwhatsapp\s+channel",
-    r"kompascom\+\s*baca berita tanpa iklan|baca berita tanpa iklan\.?\s*gabung kompas\.com\+",
+    r"whatsapp\s+channel",
+    r"kompascom\+\s*baca berita tanpa iklan",
+    r"baca berita tanpa iklan\.?\s*gabung kompas\.com\+",
     r"^download aplikasi\b",
     r"^telusuri berita.{0,80}\blainnya",
     r"^\[gambas:[^\]]*\]$",

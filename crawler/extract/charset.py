@@ -49,6 +49,14 @@ class Decoded:
     encoding: str
     source: str
 
+    @property
+    def ascii_compatible(self) -> bool:
+        """Whether ASCII characters are single bytes of the same value in this encoding."""
+        try:
+            return "<=>".encode(self.encoding) == b"<=>"
+        except (UnicodeError, LookupError):
+            return False
+
 
 def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     """Decode ``body`` by the documented order; never raises on bad bytes."""

@@ -43,20 +43,20 @@ def normalize(text: str) -> str:
 
 @dataclass(frozen=True)
 class Cleaner:
-    """Compiled paragraph filters: the defaults plus one site generation's own."""
+    """Compiled paragraph filters: the defaults plus one site generation's own. (Kept as
+    separate patterns: one alternation of them is several times slower in ``re``.)"""
 
-    drop: tuple[re.Pattern[str], ...]
+    drop: tuple[re.Pattern[str], ...]  # the site's; the defaults run on the lower-cased text
     stop: tuple[re.Pattern[str], ...]
     strip: tuple[re.Pattern[str], ...]
 
     @classmethod
     def build(cls, drop_text: Iterable[str] = (), stop_text: Iterable[str] = ()) -> Cleaner:
         """The default patterns ignore case; a site's are used as written (``(?i)`` to ignore)."""
-        defaults = tuple(re.compile(p, re.IGNORECASE) for p in boilerplate.DROP_PARAGRAPHS)
         return cls(
-            drop=(*defaults, *(re.compile(p) for p in drop_text)),
+            drop=tuple(re.compile(p) for p in drop_text),
             stop=tuple(re.compile(p) for p in stop_text),
-            strip=tuple(re.compile(p) for p in boilerplate.STRIP_PHRASES),
+            strip=_DEFAULT_STRIP,
         )
 
     def keep(self, paragraphs: Iterable[str]) -> list[str]:
@@ -71,9 +71,16 @@ class Cleaner:
                 continue
             if any(pattern.search(paragraph) for pattern in self.stop):
                 break
+            lowered = paragraph.lower()
+            if any(pattern.search(lowered) for pattern in _DEFAULT_DROP):
+                continue
             if not any(pattern.search(paragraph) for pattern in self.drop):
                 kept.append(paragraph)
         return kept
+
+
+_DEFAULT_DROP = tuple(re.compile(p) for p in boilerplate.DROP_PARAGRAPHS)
+_DEFAULT_STRIP = tuple(re.compile(p) for p in boilerplate.STRIP_PHRASES)
 
 
 _DATELINE = re.compile(r"\s(?:-{1,2}|–|—)$")
