@@ -61,7 +61,32 @@ def _extract_config(path: str | None) -> Config:
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
-    raise errors.CrawlerError("crawl is not built yet")
+    import asyncio
+    from pathlib import Path
+
+    from crawler.config import load_config
+    from crawler.pipeline import Crawl, CrawlOptions, parse_since
+    from crawler.progress import CrawlView
+
+    config = load_config(args.config)
+    if args.max_pages is not None and args.max_pages < 1:
+        raise errors.ConfigError(f"--max-pages {args.max_pages}: must be 1 or more")
+    for warning in config.warnings():
+        logging.getLogger("crawler.crawl").warning("%s: %s", args.config, warning)
+    options = CrawlOptions(
+        archive_dir=Path(args.archive or config.archive.dir),
+        sites=tuple(s.strip() for s in args.sites.split(",") if s.strip()) if args.sites else None,
+        seeds=tuple(args.seed),
+        max_pages=args.max_pages,
+        since=parse_since(args.since) if args.since else None,
+        reset_frontier=args.reset_frontier,
+    )
+    view = CrawlView(sys.stderr)
+    with view:
+        crawl = Crawl(config, options, progress=view.update, install_signal_handlers=True)
+        summary = asyncio.run(crawl.run())
+    view.print_summary(summary)
+    return summary.exit_code
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -147,6 +172,8 @@ def _build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-pages", type=int, default=None, help="stop after N fetched pages")
     crawl.add_argument("--since", default=None, help="skip articles before DATE (YYYY-MM-DD, or 1d, 6h)")
     crawl.add_argument("--archive", default=None, help="archive directory (default: from config)")
+    crawl.add_argument("--reset-frontier", action="store_true",
+                       help="move a damaged crawl state aside and start afresh (done URLs are fetched again)")
     crawl.set_defaults(handler=_cmd_crawl)
 
     replay = verbs.add_parser("replay", help="extract articles from WARC files, offline")

@@ -56,7 +56,6 @@ from crawler.warc.writer import WarcWriter
 
 log = logging.getLogger(__name__)
 
-WARC_DIR = "warcs"
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -181,6 +180,7 @@ class Crawl:
         self._claimed_total = 0
         self._hit_max_pages = False
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-disk")
+        self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
         # set in run()
         self._frontier: Frontier
         self._writer: WarcWriter
@@ -206,7 +206,7 @@ class Crawl:
         _check_writable(archive)
         lock = ArchiveLock(archive).acquire()
         try:
-            recovered = _recover_open_warcs(archive / WARC_DIR)
+            recovered = _recover_open_warcs(archive)
             self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
             try:
                 return await self._run_open(started, recovered)
@@ -214,6 +214,7 @@ class Crawl:
                 self._frontier.close()
         finally:
             self._disk.shutdown(wait=True)
+            self._cpu.shutdown(wait=True)
             lock.release()
 
     # ------------------------------------------------------------ setup and teardown
@@ -225,7 +226,7 @@ class Crawl:
         self._forget_removed_sites()
         self._sink = JsonlSink.open(self.options.archive_dir)
         self._writer = WarcWriter(
-            self.options.archive_dir / WARC_DIR, self.config.archive, warcinfo=self._warcinfo(),
+            self.options.archive_dir, self.config.archive, warcinfo=self._warcinfo(),
             faults=self._faults, on_file_closed=_index_closed_file,
         )
         self._fetcher = Fetcher(
@@ -433,16 +434,18 @@ class Crawl:
             return _Outcome("not_found")
         if final.status >= 300:
             return _Outcome(f"http_{final.status}")
-        page = page_from_exchange(final, source, self.config.crawl.max_decoded_bytes)
+        page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
         if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
             return await self._article(claimed, site, page, progress)
-        self._discover(claimed, site, page)
+        await self._discover(claimed, site, page)
         return _Outcome(None)
 
     # ------------------------------------------------------------ discovery
 
-    def _discover(self, claimed: Claimed, site: Site, page: Page) -> None:
-        found = discover(page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits)
+    async def _discover(self, claimed: Claimed, site: Site, page: Page) -> None:
+        found = await self._on_cpu(
+            discover, page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits
+        )
         new: list[NewUrl] = []
         for link in found.links:
             queued = self._article_link(link, claimed)
@@ -496,17 +499,13 @@ class Crawl:
     # ------------------------------------------------------------ articles
 
     async def _article(self, claimed: Claimed, site: Site, page: Page, progress: SiteProgress) -> _Outcome:
-        pages = await self._whole_article(claimed, site, page)
-        settled = tuple(
-            self._new(p.url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
-            for p in pages if p is not page
-        )
-        settled = tuple(replace(row, status=Status.DONE, reason="continuation") for row in settled)
+        attempted: list[NewUrl] = []
+        pages = await self._whole_article(claimed, site, page, attempted)
+        settled = tuple(attempted)
         source = pages[0].source
-        extractor = self._extractor
-        article = extractor.extract(pages[0]) if len(pages) == 1 else extractor.extract_joined(pages)
+        article, generation = await self._on_cpu(self._extract, pages)
         outcome = "article" if article is not None else "non_article"
-        fields = {"site": site.id, "extractor": self._extractor.generation(pages[0]), "outcome": outcome}
+        fields = {"site": site.id, "extractor": generation, "outcome": outcome}
         if len(pages) > 1:
             fields["pages"] = " ".join(p.url for p in pages)
         await self._on_disk(self._writer.write_metadata, source, pages[0].url, fields)
@@ -518,6 +517,12 @@ class Crawl:
             progress.articles += 1
         return _Outcome(None, settled)
 
+    def _extract(self, pages: Sequence[Page]) -> tuple[Article | None, str]:
+        """The article of ``pages`` (joined when several) and the rules generation used."""
+        extractor = self._extractor
+        article = extractor.extract(pages[0]) if len(pages) == 1 else extractor.extract_joined(pages)
+        return article, extractor.generation(pages[0])
+
     def _before_since(self, article: Article) -> bool:
         since = self.options.since
         if since is None or not article.published:
@@ -527,40 +532,49 @@ class Crawl:
         except ValueError:
             return False
 
-    async def _whole_article(self, claimed: Claimed, site: Site, page: Page) -> list[Page]:
-        """The page, or the page(s) that hold the whole article (full view or next pages)."""
-        continuation = self._extractor.continuation(page)
+    async def _whole_article(
+        self, claimed: Claimed, site: Site, page: Page, attempted: list[NewUrl]
+    ) -> list[Page]:
+        """The page, or the page(s) that hold the whole article (full view or next pages).
+
+        Every continuation URL fetched is appended to ``attempted`` as a settled row.
+        """
+        continuation = await self._on_cpu(self._extractor.continuation, page)
         if continuation.instead:
-            whole = await self._fetch_follow_up(claimed, continuation.instead)
+            whole = await self._fetch_follow_up(claimed, continuation.instead, attempted)
             return [whole] if whole is not None else [page]
         pages = [page]
         following = continuation.also
         while following and len(pages) < site.multipage.max_pages:
-            fetched = await self._fetch_follow_up(claimed, following[0])
+            fetched = await self._fetch_follow_up(claimed, following[0], attempted)
             if fetched is None:
                 break
             pages.append(fetched)
-            following = self._extractor.continuation(fetched).also
+            following = (await self._on_cpu(self._extractor.continuation, fetched)).also
         return pages
 
-    async def _fetch_follow_up(self, claimed: Claimed, raw_url: str) -> Page | None:
+    async def _fetch_follow_up(self, claimed: Claimed, raw_url: str, attempted: list[NewUrl]) -> Page | None:
         """Fetch and archive one continuation page; None when it cannot be had."""
         try:
             url = canonicalize(raw_url, max_length=self.config.crawl.max_url_length)
         except ScopeViolation:
             return None
         site = self._extractor.site_for(url)
-        if site is None or site.id != claimed.site:
+        if site is None or site.id != claimed.site or any(row.url == url for row in attempted):
             return None
         result = await self._fetcher.fetch(url)
         sources = [await self._archive(exchange) for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         progress.fetched += 1
+        row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
         if result.final is None or result.final.status != 200 or not sources:
-            why = result.state or (f"HTTP {result.final.status}" if result.final else "no response")
+            why = result.state or (f"http_{result.final.status}" if result.final else "no_response")
             log.info("%s: continuation %s not available (%s)", claimed.url, url, why)
+            attempted.append(replace(row, status=Status.DONE, reason=f"continuation_unavailable:{why}"))
             return None
-        return page_from_exchange(result.final, sources[-1], self.config.crawl.max_decoded_bytes)
+        attempted.append(replace(row, status=Status.DONE, reason="continuation"))
+        max_decoded = self.config.crawl.max_decoded_bytes
+        return await self._on_cpu(page_from_exchange, result.final, sources[-1], max_decoded)
 
     # ------------------------------------------------------------ archive and disk
 
@@ -574,6 +588,11 @@ class Crawl:
     async def _on_disk(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._disk, lambda: function(*args, **kwargs))
+
+    async def _on_cpu(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Parsing and extraction off the event loop, so pacing timers fire on time."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._cpu, lambda: function(*args, **kwargs))
 
     # ------------------------------------------------------------ reporting
 
@@ -641,9 +660,9 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
     """Trim and close ``.open`` WARC files a killed run left behind; one line per file."""
     if not directory.is_dir():
         return ()
-    recover = importlib.import_module("crawler.warc.recover")
     reports = []
     for path in sorted(directory.glob("*.open")):
+        recover = importlib.import_module("crawler.warc.recover")
         report = recover.recover_file(path)
         reports.append(str(report))
         log.warning("recovered %s", report)
@@ -672,4 +691,4 @@ def parse_since(text: str, now: datetime | None = None) -> date:
         raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
 
 
-__all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "WARC_DIR", "parse_since"]
+__all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "parse_since"]

@@ -568,3 +568,50 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- crawler config for a portal
+
+
+def portal_config(
+    portal: Portal,
+    server: PortalServer,
+    archive_dir: Path,
+    *,
+    interval_s: float = 0.2,
+    concurrency: int = 8,
+    site_ids: Iterable[str] | None = None,
+    extra_crawl: Mapping[str, object] | None = None,
+) -> str:
+    """config.yaml text for crawling ``portal`` through ``server`` as a proxy.
+
+    Only the server's own address is allowed among private addresses; each site's seeds are
+    the portal's listing, feed and sitemap index.
+    """
+    wanted = list(site_ids) if site_ids is not None else list(portal.sites)
+    crawl: dict[str, object] = {
+        "proxy": server.url,
+        "interval_s": interval_s,
+        "concurrency": concurrency,
+        "max_concurrency_per_host": 2,
+        "timeouts_s": {"connect": 5, "read": 5, "total": 10},
+        "retry": {"attempts": 3, "backoff_base_s": 0.05, "backoff_max_s": 0.2, "retry_after_max_s": 30},
+        **(extra_crawl or {}),
+    }
+    config = {
+        "crawl": crawl,
+        "network": {"allow_private_addresses": [f"{server.host}/32"]},
+        "archive": {"dir": str(archive_dir), "rollover_bytes": 2_000_000},
+        "sites": {
+            site_id: {
+                "enabled": True,
+                "seeds": {
+                    "listings": [portal.sites[site_id].listing],
+                    "feeds": [portal.sites[site_id].feed],
+                    "sitemaps": [portal.sites[site_id].sitemap_index],
+                },
+            }
+            for site_id in wanted
+        },
+    }
+    return json.dumps(config, indent=1)  # JSON is YAML
