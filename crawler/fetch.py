@@ -149,6 +149,7 @@ class Fetcher:
         if settings.http2:
             _require_h2()
         shards = 1 if transport is not None else max(1, client_shards)
+        self._ssl_context = httpx.create_ssl_context() if transport is None else None
         self._pools = [transport or self._transport() for _ in range(shards)]
         t = settings.timeouts_s
         self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total).as_dict()
@@ -168,7 +169,8 @@ class Fetcher:
     def _transport(self) -> httpx.AsyncBaseTransport:
         keep = self._settings.concurrency
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=keep, keepalive_expiry=30.0)
-        return Router.build(self._pinned, self._routes, limits, self._settings.http2)
+        assert self._ssl_context is not None
+        return Router.build(self._pinned, self._routes, limits, self._ssl_context, self._settings.http2)
 
     def _pool_for(self, key: str) -> httpx.AsyncBaseTransport:
         if len(self._pools) == 1:
