@@ -104,6 +104,7 @@ class PageRef:
     status: int
     location: str | None = None
     original: Capture | None = None
+    member_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ class _Reader:
         return site is not None and site.id in self.options.sites
 
     def page(self, ref: PageRef, origins: OriginIndex | None = None) -> Page:
-        record = read_record_at(ref.path, ref.offset)
+        record = read_record_at(ref.path, ref.offset, member_index=ref.member_index)
         original = None
         if record.rec_type == "revisit":
             capture = ref.original or (origins.find(record) if origins else None)
@@ -285,7 +286,8 @@ def capture_ref(record: WarcRecord, path: str, original: Capture | None = None) 
     except HttpParseError:
         return None
     url = record.target_uri or ""
-    return PageRef(path, record.offset, url, head.status, head.header("location"), original)
+    location = head.header("location")
+    return PageRef(path, record.offset, url, head.status, location, original, record.member_index)
 
 
 def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -> PageRef | None:
@@ -294,7 +296,8 @@ def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -
         refs = by_url.get(url)
         if not refs:
             return None
-        later = [r for r in refs if r.path != after.path or r.offset > after.offset]
+        here = (after.offset, after.member_index)
+        later = [r for r in refs if r.path != after.path or (r.offset, r.member_index) > here]
         ref = later[0] if later else refs[-1]
         if 300 <= ref.status < 400 and ref.location:
             url = urljoin(url, ref.location)
@@ -325,8 +328,7 @@ class _FileReplay:
         # Continuations come after their first page, so pages are read once the file is indexed.
         lookup = partial(lookup_capture, self.by_url)
         for ref in self.article_pages:
-            key = (self.result.index, ref.offset)
-            left = self.reader.start(key, ref, lookup, self.origins)
+            left = self.reader.start(self._key(ref), ref, lookup, self.origins)
             if left is not None:
                 self.result.pending.append(left)
         self.result.articles.sort(key=lambda item: item[0])
@@ -334,6 +336,10 @@ class _FileReplay:
 
     def _damaged(self, damage: Damage) -> None:
         self.result.damages.append(str(damage))
+
+    def _key(self, ref: PageRef) -> tuple[int, int]:
+        # Records share an offset only inside a whole-file gzip; their order there is enough.
+        return (self.result.index, ref.offset + ref.member_index)
 
     def _record(self, record: WarcRecord) -> None:
         self.result.records += 1
@@ -355,7 +361,7 @@ class _FileReplay:
         if not self.reader.wants(ref):
             return
         if kind == "revisit" and original is None:
-            self.result.pending.append(Pending((self.result.index, ref.offset), ref, (ref,), None))
+            self.result.pending.append(Pending(self._key(ref), ref, (ref,), None))
             return
         self.article_pages.append(ref)
 
@@ -450,7 +456,7 @@ def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]
     origins = OriginIndex()
     by_url: dict[str, list[PageRef]] = {}
     for path in files:
-        for record in iter_records(path, on_damage=lambda _damage: None, verify_digests=False):
+        for record in iter_records(path, on_damage=lambda _damage: None):
             if record.rec_type in CAPTURE_TYPES:
                 origins.note(record, path)
                 ref = capture_ref(record, path)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 __all__ = ["HttpResponse", "body_offset", "body_payload", "dechunk", "parse_http_response"]
 
 MAX_HTTP_HEAD_BYTES = 256 * 1024
-_CHUNK_LINE = re.compile(rb"^([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
 class HttpParseError(ValueError):

@@ -31,6 +31,7 @@ class Capture:
 
     path: str
     offset: int
+    member_index: int
     uri: str | None
     date: str | None
     digest: str | None
@@ -53,8 +54,8 @@ class OriginIndex:
         """Remember ``record`` if it is a ``response`` that a revisit could refer to."""
         if record.rec_type != "response":
             return
-        capture = Capture(os.fspath(path), record.offset, record.target_uri, record.header("WARC-Date"),
-                          record.header("WARC-Payload-Digest"))
+        capture = Capture(os.fspath(path), record.offset, record.member_index, record.target_uri,
+                          record.header("WARC-Date"), record.header("WARC-Payload-Digest"))
         if record.record_id:
             self.by_id.setdefault(record.record_id, capture)
         date = _normal_date(capture.date)
@@ -96,7 +97,8 @@ def load_original(revisit: WarcRecord, capture: Capture | None) -> WarcRecord:
             f"payload {revisit.header('WARC-Payload-Digest') or '?'}); replay it together with the WARC "
             "files that hold the first capture"
         )
-    original = read_record_at(capture.path, capture.offset, max_block_bytes=DEFAULT_MAX_BLOCK_BYTES)
+    original = read_record_at(capture.path, capture.offset, member_index=capture.member_index,
+                              max_block_bytes=DEFAULT_MAX_BLOCK_BYTES)
     wanted = revisit.header("WARC-Payload-Digest")
     if wanted and original.header("WARC-Payload-Digest") not in (None, wanted):
         raise ReplayError(f"{revisit.where()}: the record it refers to ({original.where()}) has a different "
@@ -141,8 +143,10 @@ def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
     return None
 
 
-def read_page_at(path: str | Path, offset: int, *, max_decoded_bytes: int, origins: OriginIndex) -> Page:
+def read_page_at(
+    path: str | Path, offset: int, *, max_decoded_bytes: int, origins: OriginIndex, member_index: int = 0
+) -> Page:
     """The page of the capture at ``offset`` in ``path`` (revisits resolved through ``origins``)."""
-    record = read_record_at(path, offset)
+    record = read_record_at(path, offset, member_index=member_index)
     original = load_original(record, origins.find(record)) if record.rec_type == "revisit" else None
     return page_from_record(record, max_decoded_bytes=max_decoded_bytes, original=original)

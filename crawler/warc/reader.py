@@ -80,6 +80,7 @@ class WarcRecord:
     block: bytes | None
     block_length: int
     path: Path | None = field(default=None, compare=False)
+    member_index: int = 0  # > 0 only in a whole-file gzip: the n-th record of the member at offset
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -153,13 +154,27 @@ def iter_records(
 
 
 def read_record_at(
-    path: str | os.PathLike[str], offset: int, *, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
+    path: str | os.PathLike[str], offset: int, *, member_index: int = 0,
+    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
 ) -> WarcRecord:
-    """The record at ``offset`` (a gzip member offset, or a plain WARC record offset)."""
+    """The record at ``offset`` (a gzip member offset, or a plain WARC record offset).
+
+    ``member_index`` picks a later record of the same gzip member (whole-file gzip only).
+    Raises the damage found there (``ArchiveCorrupt``, ``DigestMismatch``).
+    """
+    damages: list[Damage] = []
     with open(path, "rb") as raw:
-        for record in _FileReader(Path(path), raw, None, True, max_block_bytes).records(offset):
-            return record
-    raise ArchiveCorrupt(f"{Path(path).name}: no WARC record at offset {offset}")
+        reader = _FileReader(Path(path), raw, damages.append, True, max_block_bytes)
+        for record in reader.records(offset):
+            if record.offset == offset and record.member_index == member_index:
+                return record
+            if record.offset != offset or record.member_index > member_index:
+                break
+    relevant = [d for d in damages if d.offset == offset and RECOMPRESS_HINT not in str(d.error)]
+    if relevant:
+        raise relevant[0].error
+    raise ArchiveCorrupt(f"{Path(path).name}: no WARC record at offset {offset}"
+                         + (f" (record {member_index} of its gzip member)" if member_index else ""))
 
 
 class _FileReader:
@@ -224,11 +239,13 @@ class _FileReader:
             yield first
             return
         yield first  # more records in the same member: a whole-file gzip
+        index = 1
         while True:
-            record = self._parse(member, offset)
+            record = self._parse(member, offset, index)
             if record is None:
                 return
             yield record
+            index += 1
 
     def _after_gzip_damage(self, member: MemberStream, exc: StreamDamage) -> int | None:
         following = self._resync_gzip(member.offset + 1)
@@ -285,7 +302,7 @@ class _FileReader:
 
     # ------------------------------------------------------------------ records
 
-    def _parse(self, stream: ByteStream, offset: int) -> WarcRecord | None:
+    def _parse(self, stream: ByteStream, offset: int, member_index: int = 0) -> WarcRecord | None:
         _skip_blank_lines(stream)
         first = stream.readline(MAX_HEAD_BYTES)
         if not first:
@@ -305,7 +322,8 @@ class _FileReader:
                 f"record {record_id or ''} declares Content-Length {length} but its block has only {got} "
                 "bytes (cut short, or a wrong length)", record_id=record_id)
         _skip_blank_lines(stream)
-        return WarcRecord(self._name, offset, version, tuple(headers), block, length, self._path)
+        return WarcRecord(self._name, offset, version, tuple(headers), block, length, self._path,
+                          member_index)
 
     def _read_block(self, stream: ByteStream, length: int) -> tuple[bytes | None, int]:
         if length <= self._max_block:

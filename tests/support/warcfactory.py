@@ -229,3 +229,129 @@ def chunked(body: bytes, size: int = 1000) -> bytes:
 def gz_members(records: Iterable[bytes]) -> bytes:
     """Records as a WARC.gz, one member each."""
     return b"".join(gzip.compress(record, mtime=0) for record in records)
+
+
+# ---------------------------------------------------------------------- the committed fixtures
+
+SMALL_PAGES = ("suara/synthetic-jsonld", "suara/synthetic-graph-regional", "suara/synthetic-amp-2017-06-21")
+DUPLICATE_URL = "https://www.suara.com/bisnis/2024/05/30/140501/harga-cabai-rawit-salinan-halaman"
+
+
+def small_pages() -> list[FixturePage]:
+    """Three small real-template pages (suara), in a fixed order."""
+    by_name = {page.name: page for page in fixture_pages(["suara"])}
+    return [by_name[name] for name in SMALL_PAGES]
+
+
+def good_exchanges() -> list[Exchange]:
+    """The good fixture's captures: three articles, then the first payload again at another URL
+    (archived as a revisit, RELIABILITY C9), and a 404 page."""
+    pages = small_pages()
+    exchanges = fixture_exchanges(pages)
+    exchanges.append(exchange(DUPLICATE_URL, pages[0].body, fetched=DEFAULT_FETCHED + timedelta(seconds=10),
+                              content_encoding="gzip"))
+    missing = b"<html><body>404</body></html>"
+    exchanges.append(exchange("https://www.suara.com/tidak-ada", missing, status=404, reason="Not Found",
+                              fetched=DEFAULT_FETCHED + timedelta(seconds=11)))
+    return exchanges
+
+
+def _page_record(page: FixturePage, *, record_id: str, headers: Sequence[tuple[str, str]] = (),
+                 body: bytes | None = None, version: str = "WARC/1.1", rec_type: str = "response",
+                 uri: str | None = None, extra: Sequence[tuple[str, str]] = (),
+                 declared_length: int | None = None) -> bytes:
+    payload = page.body if body is None else body
+    block = http_response(payload, [("Content-Type", "text/html; charset=utf-8"), *headers])
+    return raw_record(rec_type, block, uri=uri or page.url, version=version, record_id=record_id,
+                      payload=payload, extra=extra, declared_length=declared_length)
+
+
+def _uuid(number: int) -> str:
+    return f"<urn:uuid:00000000-0000-4000-8000-{number:012d}>"
+
+
+def hand_made() -> dict[str, bytes]:
+    """Fixtures that the writer would never produce, made record by record."""
+    first, second, third = small_pages()
+    info = raw_record("warcinfo", b"software: tests\r\n", content_type="application/warc-fields",
+                      record_id=_uuid(1))
+    original = _page_record(first, record_id=_uuid(2))
+    revisit_block = http_response(b"", [("Content-Type", "text/html; charset=utf-8")])
+    no_refers = raw_record("revisit", revisit_block, uri=DUPLICATE_URL, record_id=_uuid(3),
+                           extra=[("WARC-Payload-Digest", sha1_digest(first.body)),
+                                  ("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest")])
+    nothing = raw_record("revisit", revisit_block, uri=DUPLICATE_URL + "-2", record_id=_uuid(4),
+                         extra=[("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest")])
+    chunked_header = [("Transfer-Encoding", "chunked")]
+    huge = _page_record(second, record_id=_uuid(5), declared_length=10_000_000_000)
+    return {
+        # H9: a revisit without WARC-Refers-To*: found by payload digest; one with nothing: an error
+        "revisit-missing-refers-to.warc.gz": gz_members([info, original, no_refers, nothing]),
+        # H10: a small record that declares 10 GB, then a good one
+        "huge-declared-length.warc.gz": gz_members([info, huge, _page_record(third, record_id=_uuid(6))]),
+        "huge-declared-length.warc": info + huge + _page_record(third, record_id=_uuid(6)),
+        # H11: chunked body stored chunked (wget/warcprox), and header kept but body de-chunked (pywb #584)
+        "chunked-stored-chunked.warc.gz": gz_members([info, _page_record(
+            first, record_id=_uuid(7), headers=chunked_header, body=chunked(first.body))]),
+        "chunked-header-dechunked-body.warc.gz": gz_members([info, _page_record(
+            first, record_id=_uuid(8), headers=chunked_header)]),
+        # H12: target URIs that are not paths to anything, and not http
+        "hostile-target-uri.warc.gz": gz_members([info,
+            _page_record(second, record_id=_uuid(9), uri="http://x/../../etc/passwd"),
+            _page_record(second, record_id=_uuid(10), uri="http://x/a page with spaces"),
+            _page_record(second, record_id=_uuid(11), uri="ftp://x/file"),
+            _page_record(third, record_id=_uuid(12))]),
+        # H13: WARC/1.0 and 1.1 records in one file, and a record type nobody defined
+        "warc10-and-unknown-type.warc.gz": gz_members([info,
+            _page_record(first, record_id=_uuid(13), version="WARC/1.0"),
+            raw_record("x-custom-type", b"whatever\r\n", uri="urn:x", content_type="text/plain",
+                       record_id=_uuid(14)),
+            _page_record(third, record_id=_uuid(15))]),
+        # H13: an ARC file: rejected with a conversion hint
+        "tiny.arc": (b"filedesc://tiny.arc 0.0.0.0 20161121100000 text/plain 76\n"
+                     b"1 1 InternetArchive\nURL IP-address Archive-date Content-type Archive-length\n\n"),
+    }
+
+
+def broken_from(good: bytes) -> dict[str, bytes]:
+    """Damaged copies of the good WARC.gz, one kind of damage each (H1–H8)."""
+    offsets = member_offsets(good)
+    plain = [gzip.decompress(good[start:end]) for start, end in zip(offsets, offsets[1:] + [len(good)],
+                                                                     strict=True)]
+    revisit = next(i for i, member in enumerate(plain) if b"WARC-Type: revisit" in member)
+    refers_to = plain[revisit].split(b"WARC-Refers-To: ", 1)[1].split(b"\r\n", 1)[0]
+    original = next(i for i, member in enumerate(plain) if b"WARC-Record-ID: " + refers_to in member)
+    response = next(i for i, member in enumerate(plain) if b"WARC-Type: response" in member)
+    return {
+        "cut-tail-30.warc.gz": cut_tail(good, 30),
+        "cut-tail-200.warc.gz": cut_tail(good, 200),
+        "cut-tail-600.warc.gz": cut_tail(good, 600),
+        "flipped-byte.warc.gz": flip_byte(good),
+        "bad-digest-valid-gzip.warc.gz": rewrite_member(good, response, b"charset=utf-8", b"charset=UTF-8"),
+        "whole-file-gzip.warc.gz": whole_file_gzip(good),
+        "trailing-garbage.warc.gz": trailing_garbage(good),
+        "revisit-without-original.warc.gz": drop_members(good, [original, original + 1]),
+    }
+
+
+def write_fixtures(target: Path = WARC_FIXTURES) -> list[Path]:
+    """(Re)write every committed WARC fixture under ``target``."""
+    import tempfile
+
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        files, _ = write_warcs(Path(scratch), good_exchanges())
+        good = files[0].read_bytes()
+    made = {"good.warc.gz": good, "good.warc": gzip.decompress(good)}
+    made.update(broken_from(good))
+    made.update(hand_made())
+    written = []
+    for name, data in made.items():
+        (target / name).write_bytes(data)
+        written.append(target / name)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_fixtures():
+        print(path, path.stat().st_size)
