@@ -63,7 +63,8 @@ class WarcWriter:
     ``known_payloads`` maps payload digests already archived (e.g. by an earlier run, see
     ``crawler.warc.payloads.scan_payloads``) to their first capture, so revisit detection
     survives a restart. ``on_file_closed`` is called with each finished file (the crawl
-    indexes it). ``wrap_stream`` is a test hook that wraps the file object bytes go through.
+    indexes it). ``host`` goes into file names (default: this machine's name). ``wrap_stream``
+    (wraps the file object bytes go through) and ``clock`` are test hooks.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class WarcWriter:
         on_file_closed: Callable[[Path], None] | None = None,
         host: str | None = None,
         wrap_stream: StreamWrapper | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._directory = Path(directory)
         self._settings = settings
@@ -86,6 +88,7 @@ class WarcWriter:
         self._on_file_closed = on_file_closed
         self._host = host
         self._wrap_stream = wrap_stream
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._sink = MemberSink(settings.gzip_level)
         self._warcio = WARCWriter(self._sink, gzip=False, warc_version=records.WARC_VERSION)
         self._file: _OpenFile | None = None
@@ -117,7 +120,7 @@ class WarcWriter:
 
     def write_metadata(self, refers_to: Source, url: str, fields: Mapping[str, str]) -> None:
         """A ``metadata`` record for an article page (site, extractor generation, outcome)."""
-        record = records.metadata_record(url, refers_to.record_id, fields, datetime.now(UTC))
+        record = records.metadata_record(url, refers_to.record_id, fields, self._clock())
         self._write_members([self._compress(record)], what=f"metadata for {url}")
 
     def known_payloads(self) -> Mapping[str, PayloadOrigin]:
@@ -202,7 +205,7 @@ class WarcWriter:
 
     def _open_next(self) -> _OpenFile:
         self._directory.mkdir(parents=True, exist_ok=True)
-        opened = datetime.now(UTC)
+        opened = self._clock()
         while True:
             name = warc_file_name(self._settings.prefix, opened, self._serial, self._host)
             self._serial += 1
