@@ -49,7 +49,7 @@ from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Status
 from crawler.models import Article, Exchange, Page, Source
-from crawler.scope import Resolver, system_resolver
+from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
 from crawler.warc.writer import WarcWriter
@@ -172,6 +172,7 @@ class Crawl:
         self._install_signals = install_signal_handlers
         self._extractor = Extractor(self.sites)
         settings = config.crawl
+        self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
         self._limits = Limits(settings.max_url_length, settings.max_sitemap_urls, settings.max_sitemap_bytes)
         self.progress: dict[str, SiteProgress] = {site.id: SiteProgress() for site in self.sites}
         self._stop = asyncio.Event()
@@ -224,24 +225,27 @@ class Crawl:
         if released:
             log.warning("%d URLs were in progress when the last run stopped; queued again", released)
         self._forget_removed_sites()
-        self._sink = JsonlSink.open(self.options.archive_dir)
-        self._writer = WarcWriter(
-            self.options.archive_dir, self.config.archive, warcinfo=self._warcinfo(),
-            faults=self._faults, on_file_closed=_index_closed_file,
-        )
-        self._fetcher = Fetcher(
-            self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
-            transport=self._transport, resolver=self._resolver, client_shards=self._shards,
-        )
-        self._add_seeds()
-        interrupted = False
-        try:
+        seeds = self._seed_urls()  # before any file is opened: a bad --seed is a config error
+        warcs: list[Path] = []
+        async with contextlib.AsyncExitStack() as stack:
+            self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir))
+            self._writer = WarcWriter(
+                self.options.archive_dir, self.config.archive, warcinfo=self._warcinfo(),
+                faults=self._faults, on_file_closed=_index_closed_file,
+            )
+
+            async def close_writer() -> None:
+                warcs.extend(await self._on_disk(self._writer.close))
+
+            stack.push_async_callback(close_writer)
+            self._fetcher = await stack.enter_async_context(Fetcher(
+                self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
+                transport=self._transport, resolver=self._resolver, client_shards=self._shards,
+            ))
+            added = self._frontier.add(seeds)
+            log.info("%d seeds (%d new)", len(seeds), added)
             with self._signal_handlers():
                 interrupted = await self._dispatch()
-        finally:
-            await self._fetcher.aclose()
-            warcs = await self._on_disk(self._writer.close)
-            self._sink.close()
         return self._summary(started, warcs, interrupted, recovered)
 
     def _warcinfo(self) -> dict[str, str]:
@@ -265,11 +269,6 @@ class Crawl:
             count = self._frontier.skip_where(site_id, "site_removed")
             if count:
                 log.warning("site %r is no longer configured: %d queued URLs skipped", site_id, count)
-
-    def _add_seeds(self) -> None:
-        seeds = self._seed_urls()
-        added = self._frontier.add(seeds)
-        log.info("%d seeds (%d new)", len(seeds), added)
 
     def _seed_urls(self) -> list[NewUrl]:
         if self.options.seeds:
@@ -309,7 +308,7 @@ class Crawl:
 
     def _pace_key(self, url: str, site: Site) -> str:
         try:
-            return self._fetcher.scope.pace_key(url, site)
+            return self._scope.pace_key(url, site)
         except ScopeViolation:
             return url
 
