@@ -111,7 +111,9 @@ def _rows(archive: Path) -> dict[str, tuple[Status, str | None]]:
 
 def _articles(archive: Path) -> list[dict[str, object]]:
     path = archive / "articles.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 async def test_a_site_is_crawled_listing_by_listing(tmp_path: Path) -> None:
