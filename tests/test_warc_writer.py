@@ -57,8 +57,8 @@ def _warcio_records(path: Path) -> list[object]:
 
 def test_response_and_request_records_are_linked_with_digests(tmp_path: Path) -> None:
     fetched = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=UTC)
-    item = wf.exchange("https://www.suara.com/a", b"<html>hello</html>", fetched=fetched, content_encoding="gzip",
-                       headers=[("Transfer-Encoding", "chunked"), ("X-Seen", "yes")])
+    item = wf.exchange("https://www.suara.com/a", b"<html>hello</html>", fetched=fetched,
+                       content_encoding="gzip", headers=[("Transfer-Encoding", "chunked"), ("X-Seen", "yes")])
     with _writer(tmp_path) as writer:
         source = writer.write_exchange(item)
         files = writer.close()
@@ -250,10 +250,11 @@ _KILLED_WRITER = textwrap.dedent("""
     from tests.support import warcfactory as wf
 
     pages = wf.fixture_pages()[:6]
-    writer = WarcWriter(Path(sys.argv[1]), ArchiveSettings(prefix="test", gzip_level=2, rollover_bytes=int(sys.argv[2])),
-                        warcinfo={"operator": "tests"}, host="testhost")
+    settings = ArchiveSettings(prefix="test", gzip_level=2, rollover_bytes=int(sys.argv[2]))
+    writer = WarcWriter(Path(sys.argv[1]), settings, warcinfo={"operator": "tests"}, host="testhost")
     for index, page in enumerate(pages):
-        writer.write_exchange(wf.exchange(page.url, page.body, fetched=wf.DEFAULT_FETCHED + timedelta(seconds=index)))
+        moment = wf.DEFAULT_FETCHED + timedelta(seconds=index)
+        writer.write_exchange(wf.exchange(page.url, page.body, fetched=moment))
         print(page.url, flush=True)
     writer.close()
 """)
