@@ -68,7 +68,8 @@ def test_H1_H2_tail_cut_inside_last_member_is_reported_not_dropped(cut: int) -> 
 
 
 def test_H1_verify_exits_non_zero_naming_the_offset() -> None:
-    done = subprocess.run(["crawler", "verify", str(WARCS / "cut-tail-30.warc.gz")], capture_output=True, text=True)
+    command = ["crawler", "verify", str(WARCS / "cut-tail-30.warc.gz")]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 7
     assert "incomplete gzip member" in done.stdout and "offset" in done.stdout
 
