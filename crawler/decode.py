@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 PIECE_BYTES = 64 * 1024  # the most one decoding step may produce before the cap is checked
-_ZSTD_FEED_BYTES = 256  # zstd cannot bound one call's output; small feeds bound it instead
+_ZSTD_FEED_BYTES = 32  # zstd cannot bound one call's output (RLE blocks: ~32000:1); small feeds bound it
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDENTITY = frozenset({"identity", ""})
 
