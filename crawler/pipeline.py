@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -52,6 +51,8 @@ from crawler.models import Article, Exchange, Page, Source
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
+from crawler.warc.index import index_closed_file
+from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
 log = logging.getLogger(__name__)
@@ -660,21 +661,16 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
     if not directory.is_dir():
         return ()
     reports = []
-    for path in sorted(directory.glob("*.open")):
-        recover = importlib.import_module("crawler.warc.recover")
-        report = recover.recover_file(path)
+    for path in sorted(directory.glob("*.warc.gz.open")):
+        report = recover_file(path)
         reports.append(str(report))
         log.warning("recovered %s", report)
     return tuple(reports)
 
 
 def _index_closed_file(path: Path) -> None:
-    """Index each WARC file as it closes (the CDXJ beside it), when the index module is present."""
-    try:
-        index = importlib.import_module("crawler.warc.index")
-    except ImportError:  # pragma: no cover - the index lands separately
-        return
-    index.index_closed_file(path)
+    """Index each WARC file as it closes (the CDXJ beside it); a failure is logged, not fatal."""
+    index_closed_file(path)
 
 
 def parse_since(text: str, now: datetime | None = None) -> date:

@@ -582,6 +582,7 @@ def portal_config(
     concurrency: int = 8,
     site_ids: Iterable[str] | None = None,
     extra_crawl: Mapping[str, object] | None = None,
+    rollover_bytes: int = 2_000_000,
 ) -> str:
     """config.yaml text for crawling ``portal`` through ``server`` as a proxy.
 
@@ -601,7 +602,7 @@ def portal_config(
     config = {
         "crawl": crawl,
         "network": {"allow_private_addresses": [f"{server.host}/32"]},
-        "archive": {"dir": str(archive_dir), "rollover_bytes": 2_000_000},
+        "archive": {"dir": str(archive_dir), "rollover_bytes": rollover_bytes},
         "sites": {
             site_id: {
                 "enabled": True,

@@ -1,0 +1,145 @@
+"""``kill -9`` at several points of a real ``crawler crawl`` subprocess, then the same command
+again (RELIABILITY F2, F3, F4, G1, G2): the done set equals an uninterrupted crawl's, no URL
+done before the kill is fetched again (server log), every WARC verifies, no ``.open`` is left,
+and articles.jsonl holds each article once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crawler.config import builtin_sites
+from crawler.frontier import Frontier, Status
+from crawler.warc.verify import verify_file
+from tests.support.portalserver import Portal, PortalServer, SiteShape, build_portal, portal_config
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class World:
+    portal: Portal
+    server: PortalServer
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    shapes = [SiteShape(s.id, s.domains, s.listing.links, s.listing.next) for s in builtin_sites()]
+    portal = build_portal(shapes)
+    with PortalServer(portal.routes) as server:
+        yield World(portal, server, tmp_path_factory.mktemp("kill"))
+
+
+def _command(world: World, archive: Path) -> list[str]:
+    config = archive.parent / f"{archive.name}.yaml"
+    if not config.exists():
+        text = portal_config(world.portal, world.server, archive, interval_s=0.05, concurrency=6,
+                             rollover_bytes=300_000)  # several files, so kills land around rotations
+        config.write_text(text)
+    return [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config), "--archive", str(archive)]
+
+
+def _run(world: World, archive: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "CRAWLER_FAULT"}
+    if fault:
+        env["CRAWLER_FAULT"] = fault
+    return subprocess.run(_command(world, archive), env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _done(archive: Path) -> set[str]:
+    with Frontier.open(archive) as frontier:
+        return {row.url for row in frontier.rows(Status.DONE)}
+
+
+def _states(archive: Path) -> dict[str, tuple[Status, str | None]]:
+    with Frontier.open(archive) as frontier:
+        return {row.url: (row.status, row.reason) for row in frontier.rows()}
+
+
+@pytest.fixture(scope="module")
+def baseline(world: World) -> dict[str, tuple[Status, str | None]]:
+    archive = world.tmp / "baseline"
+    result = _run(world, archive)
+    assert result.returncode == 0, result.stderr[-3000:]
+    states = _states(archive)
+    assert len([s for s, _ in states.values() if s is Status.DONE]) >= 40
+    return states
+
+
+def _check_resumed(world: World, archive: Path, baseline: dict[str, tuple[Status, str | None]],
+                   done_at_kill: set[str], log_start: int) -> None:
+    assert _states(archive) == baseline
+    refetched = {hit.url for hit in world.server.log[log_start:]} & done_at_kill
+    assert not refetched, f"done before the kill, fetched again: {sorted(refetched)}"
+    assert not list(archive.glob("*.open"))
+    warcs = sorted(archive.glob("*.warc.gz"))
+    assert warcs
+    for path in warcs:
+        report = verify_file(path)
+        assert report.ok, report.lines()
+    lines = (archive / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    urls = [json.loads(line)["url"] for line in lines]
+    assert len(urls) == len(set(urls)), "an article was written twice"
+    expected = {page.url for page in world.portal.articles()}
+    assert set(urls) == expected
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["after_member_write:9", "mid_member_write:14", "before_frontier_commit:6", "during_rotation:1"],
+)
+def test_kill_at_a_fault_point_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]], fault: str
+) -> None:
+    archive = world.tmp / fault.replace(":", "-")
+    killed = _run(world, archive, fault)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    done_at_kill = _done(archive)
+    assert done_at_kill < {url for url, (status, _) in baseline.items() if status is Status.DONE}
+    assert list(archive.glob("*.warc.gz.open")), "the kill should leave a WARC open"
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "recovered" in resumed.stderr
+    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kill_at_a_random_moment_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]], seed: int
+) -> None:
+    archive = world.tmp / f"random-{seed}"
+    total = len(world.server.log)  # requests so far; a whole crawl is about as many as the baseline's
+    crawl_requests = len(baseline) + 10
+    after = random.Random(seed).randint(5, crawl_requests - 10)
+    process = subprocess.Popen(_command(world, archive), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(world.server.log) - total < after and process.poll() is None:
+            assert time.monotonic() < deadline, "the crawl did not get going"
+            time.sleep(0.002)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    done_at_kill = _done(archive)
+    assert done_at_kill < {url for url, (status, _) in baseline.items() if status is Status.DONE}
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_at_kill, log_start)
