@@ -287,12 +287,15 @@ class Fetcher:
         """One request in one politeness slot, bounded by the total deadline."""
         headers = {"User-Agent": self._settings.user_agent, "Accept": ACCEPT,
                    "Accept-Encoding": accept_encoding, "Accept-Language": ACCEPT_LANGUAGE}
-        try:
-            request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
-        except httpx.InvalidURL as exc:
-            raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}") from exc
         pool = self._pool_for(key)
-        async with self._politeness.slot(key, rule):
+        async with self._politeness.slot(key, rule) as wire_gate:
+            extensions: dict[str, object] = {"timeout": self._timeout}
+            if wire_gate is not None:
+                extensions["trace"] = wire_gate
+            try:
+                request = httpx.Request("GET", url, headers=headers, extensions=extensions)
+            except httpx.InvalidURL as exc:
+                raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}") from exc
             fetched = datetime.fromtimestamp(self._clock.time(), UTC)
             async with asyncio.timeout(self._settings.timeouts_s.total):
                 response = await pool.handle_async_request(request)

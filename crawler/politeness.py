@@ -4,6 +4,12 @@ per-host concurrency cap.
 Each pace key (``host[:port]``, or a site's registered domain with ``pace_by: domain``) has
 its own state, so a slow or paused host only blocks requests to itself. The interval uses
 asyncio-throttle with ``rate_limit=1, period=interval``: one start per interval, never a burst.
+
+The throttle decides when a request may *begin*; between that moment and the request
+headers reaching the socket, the event loop may be busy elsewhere (extraction, a new
+connection), which would let two requests land on the server closer than the interval. So
+``slot`` also hands out a *wire gate*: an httpcore ``trace`` hook that holds the request
+headers until the interval has passed since the previous request to that key was written.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from asyncio_throttle.throttler import Throttler
 
@@ -46,6 +52,10 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+WireGate = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""An httpcore ``trace`` callback (``extensions={"trace": gate}``)."""
+
+
 @dataclass(frozen=True)
 class PaceRule:
     """How one key is paced: interval between starts and how many requests at once."""
@@ -61,6 +71,7 @@ class _HostPace:
     throttler: Throttler | None
     crawl_delay_s: float = 0.0
     paused_until: float = 0.0  # clock.monotonic() value
+    last_on_wire: float = float("-inf")  # clock.monotonic() when the last request headers were sent
     in_flight: int = 0
     starts: int = 0
 
@@ -116,9 +127,30 @@ class Politeness:
         while (remaining := pace.paused_until - self.clock.monotonic()) > 0:
             await self.clock.sleep(remaining)
 
+    def _wire_gate(self, pace: _HostPace) -> WireGate | None:
+        if pace.interval_s <= 0:
+            return None
+        passed = False
+
+        async def gate(event: str, info: dict[str, Any]) -> None:
+            nonlocal passed
+            if passed or not event.endswith("send_request_headers.started"):
+                return
+            passed = True  # once per request: a proxy CONNECT and the request itself share the hook
+            now = self.clock.monotonic()
+            due = max(now, pace.last_on_wire + pace.interval_s)
+            pace.last_on_wire = due
+            if due > now:
+                await self.clock.sleep(due - now)
+
+        return gate
+
     @asynccontextmanager
-    async def slot(self, key: str, rule: PaceRule) -> AsyncIterator[None]:
-        """Hold one request slot of ``key``: waits for pauses, the concurrency cap and the interval."""
+    async def slot(self, key: str, rule: PaceRule) -> AsyncIterator[WireGate | None]:
+        """Hold one request slot of ``key``: waits for pauses, the concurrency cap and the interval.
+
+        Yields the wire gate to pass as the request's ``trace`` extension (None without pacing).
+        """
         pace = self._pace(key, rule)
         await self._wait_pause(pace)
         async with pace.semaphore:
@@ -129,6 +161,6 @@ class Politeness:
             pace.in_flight += 1
             pace.starts += 1
             try:
-                yield
+                yield self._wire_gate(pace)
             finally:
                 pace.in_flight -= 1

@@ -20,14 +20,14 @@ import http.cookiejar
 import socket
 import ssl
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpcore
 import httpx
 
-from crawler.scope import PinnedResolver
+from crawler.scope import PinnedResolver, ip_literal, system_resolver
 
 _HEAD_END = b"\r\n\r\n"
 _MAX_TRACKED_HEAD = 1 << 20
@@ -237,10 +237,18 @@ async def open_stream(address: str, port: int, timeout: float | None, local_addr
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to vetted addresses only: resolve once, check, connect by IP."""
+    """Connects to vetted addresses only: resolve once, check, connect by IP.
 
-    def __init__(self, resolver: PinnedResolver) -> None:
+    Without a resolver (the connection to a configured proxy) names are resolved unvetted.
+    """
+
+    def __init__(self, resolver: PinnedResolver | None) -> None:
         self._resolver = resolver
+
+    async def _addresses(self, host: str, port: int) -> Sequence[str]:
+        if self._resolver is None:
+            return [host] if ip_literal(host) is not None else await system_resolver(host, port)
+        return await self._resolver.vetted(host, port)
 
     async def connect_tcp(
         self,
@@ -251,7 +259,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await self._resolver.vetted(host, port)
+            addresses = await self._addresses(host, port)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from exc
         failure: httpcore.ConnectError | None = None
@@ -273,6 +281,28 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class ProxyTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport through an HTTP(S) proxy, on the asyncio network stream."""
+
+    def __init__(self, proxy: str, ssl_context: ssl.SSLContext, limits: httpx.Limits,
+                 http2: bool = False) -> None:
+        super().__init__(verify=ssl_context, limits=limits, http2=http2, proxy=proxy)
+        url = httpx.URL(proxy)
+        if url.scheme not in ("http", "https"):
+            return  # socks: httpx's own pool
+        self._pool = httpcore.AsyncHTTPProxy(
+            proxy_url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                                   target=url.raw_path),
+            proxy_auth=(url.username, url.password) if url.username else None,
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http2=http2,
+            network_backend=PinnedBackend(None),
+        )
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
@@ -347,8 +377,7 @@ class Router(httpx.AsyncBaseTransport):
               context: ssl.SSLContext, http2: bool = False) -> Router:
         """A router whose pools share one TLS context (loading the CA store costs ~70 ms)."""
         proxied: dict[str, httpx.AsyncBaseTransport] = {
-            proxy: httpx.AsyncHTTPTransport(proxy=proxy, verify=context, limits=limits, http2=http2)
-            for proxy in routes.proxies()
+            proxy: ProxyTransport(proxy, context, limits, http2) for proxy in routes.proxies()
         }
         return cls(PinnedTransport(resolver, context, limits, http2), routes, proxied)
 

@@ -113,3 +113,29 @@ async def test_pause_extends_only_and_expires() -> None:
         assert pace.in_flight("h") == 1
     assert pace.paused_for("h") == 0 and sum(clock.slept) == pytest.approx(6)
     assert pace.paused_for("unknown") == 0
+
+
+async def test_wire_gate_keeps_the_interval_when_the_loop_was_busy_after_the_throttle() -> None:
+    pace = Politeness()
+    rule = PaceRule(interval_s=0.2, max_concurrency=2)
+    on_wire: list[float] = []
+
+    async def request(busy_s: float) -> None:
+        async with pace.slot("h", rule) as gate:
+            assert gate is not None
+            await asyncio.sleep(busy_s)  # e.g. a new connection, or the loop busy extracting
+            await gate("connection.connect_tcp.started", {})  # other trace events pass through
+            await gate("http11.send_request_headers.started", {})
+            on_wire.append(time.monotonic())
+            await gate("http11.send_request_headers.started", {})  # a second call (proxy CONNECT) is free
+
+    first = asyncio.create_task(request(busy_s=0.15))
+    await asyncio.sleep(0.01)
+    await request(busy_s=0.0)  # passes the throttle 0.2 s after the first, its headers go out at once
+    await first
+    assert len(on_wire) == 2 and abs(on_wire[1] - on_wire[0]) >= 0.2 - 0.005
+
+
+async def test_no_wire_gate_without_pacing() -> None:
+    async with Politeness().slot("h", PaceRule(interval_s=0, max_concurrency=1)) as gate:
+        assert gate is None
