@@ -30,6 +30,7 @@ from typing import Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
+from w3lib.url import safe_url_string
 
 from crawler.config import CrawlSettings, NetworkSettings, Site
 from crawler.errors import (
@@ -382,6 +383,8 @@ def redirect_target(exchange: Exchange) -> str | None:
         return None
     target = urljoin(exchange.url, location.strip())
     parts = urlsplit(target)
+    if parts.scheme.lower() in ("http", "https"):
+        parts = urlsplit(safe_url_string(target))  # percent-encode spaces and non-ASCII, IDNA host
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from crawler.config import RobotsPolicy
+from crawler.errors import ConfigError
 from crawler.fetch import FetchResult
 from tests.support.faultserver import FaultServer
 from tests.support.fetchkit import FakeClock, fetcher, self_signed_server_context, settings, site
@@ -306,3 +307,14 @@ async def test_out_of_scope_url_never_requested(server: FaultServer) -> None:
     async with fetcher(settings(robots=NO_ROBOTS), [site("kompas.com")]) as f:
         result = await f.fetch(server.url("/page/a"))
     assert result.state == "skipped:out_of_scope" and server.hits == []
+
+
+async def test_redirect_location_is_made_a_valid_url(server: FaultServer) -> None:
+    result = await fetch_one(server.url(f"/redirect?to={quote('/page/a b/ü#frag', safe='')}"))
+    assert result.final is not None and result.final.url == server.url("/page/a%20b/%C3%BC")
+
+
+def test_http2_without_h2_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="h2"):
+        fetcher(settings(http2=True))
