@@ -123,7 +123,7 @@ class FileResult:
     index: int
     path: str
     articles: list[tuple[tuple[int, int], str]] = field(default_factory=list)  # (key, JSON line)
-    consumed: set[str] = field(default_factory=set)
+    consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
     records: int = 0
@@ -224,7 +224,7 @@ class _Reader:
                 found = lookup(wanted, refs[-1])
                 if found is None:
                     return Pending(state.key, state.first, tuple(refs), wanted, state.instead)
-                self.result.consumed.update({wanted, found.url})
+                self.result.consumed.add((found.path, found.offset, found.member_index))
                 if found.status != 200:
                     break  # the crawl's follow-up fetch gives up on it
                 page = self.page(found, origins)
@@ -390,7 +390,7 @@ def replay(
     files = [str(p) for p in warc_paths(paths)]
     summary = ReplaySummary(files=len(files))
     report = on_damage or (lambda message: log.warning("%s", message))
-    consumed: set[str] = set()
+    consumed: set[tuple[str, int, int]] = set()
     pending: list[Pending] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
         for result in _run(files, options, workers):
@@ -404,7 +404,9 @@ def replay(
                 spool.write(f"{key[0]}\t{key[1]}\t{line}\n")
         late = _resolve_pending(files, pending, options, consumed, summary, report) if pending else []
         spool.seek(0)
-        _write_output(heapq.merge(_spooled(spool), sorted(late)), out, consumed, summary)
+        index_of = {path: index for index, path in enumerate(files)}
+        taken = {(index_of[path], offset + member) for path, offset, member in consumed}
+        _write_output(heapq.merge(_spooled(spool), sorted(late)), out, taken, summary)
     return summary
 
 
@@ -436,18 +438,18 @@ def _spooled(spool: IO[str]) -> Iterator[tuple[tuple[int, int], str]]:
 
 
 def _write_output(
-    items: Iterable[tuple[tuple[int, int], str]], out: IO[str], consumed: set[str], summary: ReplaySummary
+    items: Iterable[tuple[tuple[int, int], str]], out: IO[str], taken: set[tuple[int, int]],
+    summary: ReplaySummary,
 ) -> None:
     seen: set[bytes] = set()
-    for _, line in items:
-        data = json.loads(line)
-        if data["url"] in consumed:
-            continue  # taken into another article: not an article of its own (the crawl settles it)
-        key = dedup_key(data)
-        if key in seen:
+    for where, line in items:
+        if where in taken:
+            continue  # a page joined into another article is not an article of its own (the crawl settles it)
+        digest = dedup_key(json.loads(line))
+        if digest in seen:
             summary.duplicates += 1
             continue
-        seen.add(key)
+        seen.add(digest)
         out.write(line + "\n")
         summary.articles += 1
 
@@ -466,7 +468,7 @@ def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]
 
 
 def _resolve_pending(
-    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[str],
+    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
     summary: ReplaySummary, report: Callable[[str], None],
 ) -> list[tuple[tuple[int, int], str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
