@@ -131,12 +131,12 @@ class Extractor:
 
     def _prepare(self, page: Page, site: str | None) -> _Prepared | None:
         rules = self._rules_for(page, site)
-        if not page.body.strip():
+        if _is_empty(page.body):
             raise ExtractionError(
                 f"{page.url}: the page is empty ({len(page.body)} bytes); nothing to extract",
                 reason="extract_empty",
             )
-        if page.body.lstrip()[:16].startswith(_BINARY_MAGIC):
+        if _is_binary(page.body):
             log.debug("%s: binary payload, not an article", page.url)
             return None
         if rules is not None and rules.article_urls and not any(
@@ -201,7 +201,7 @@ class Extractor:
 
     def _prepare_following(self, page: Page, site: str | None) -> _Prepared | None:
         rules = self._rules_for(page, site)
-        if not page.body.strip() or page.body.lstrip()[:16].startswith(_BINARY_MAGIC):
+        if _is_empty(page.body) or _is_binary(page.body):
             return None
         doc = _parse(page)
         return _Prepared(doc, rules, rules.choose(doc, page.fetched) if rules else None)
@@ -214,7 +214,7 @@ class Extractor:
         next-page selector. Otherwise a next-page link gives ``also``.
         """
         rules = self._rules_for(page, site)
-        if rules is None or not page.body.strip():
+        if rules is None or _is_empty(page.body):
             return Continuation()
         multipage = rules.site.multipage
         if not multipage.all_pages_query and not multipage.next:
@@ -251,6 +251,15 @@ class Extractor:
             return f"{rules.site.id}/generic"
         generation = rules.choose(doc, page.fetched)
         return f"{rules.site.id}/{generation.spec.id}" if generation else f"{rules.site.id}/generic"
+
+
+def _is_empty(body: bytes) -> bool:
+    return not body or body.isspace()
+
+
+def _is_binary(body: bytes) -> bool:
+    """A payload that starts (after whitespace) like a PDF, image, archive or font."""
+    return body[:1024].lstrip()[:16].startswith(_BINARY_MAGIC)
 
 
 def _parse(page: Page) -> dom.Document:

@@ -27,6 +27,7 @@ MAX_NESTING_DEPTH = 3_000
 MAX_TAG_ATTRIBUTES = 2_000
 DEPTH_SCAN_ABOVE_TAGS = 8_000
 ATTRIBUTE_SCAN_ABOVE_EQUALS = 10_000
+ATTRIBUTE_SCAN_ABOVE_CHARS = 60_000  # below it, at most ~15 000 attributes: under half a second
 MAX_JSONLD_CHARS = 2_000_000
 ARTICLE_TYPES = frozenset({
     "newsarticle", "article", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -102,6 +103,8 @@ def check_size(text: str, where: str, raw: bytes | None = None) -> None:
                 f"{where}: elements nested {depth} deep, above the cap of {MAX_NESTING_DEPTH}; "
                 "the page is malformed or hostile"
             )
+    if len(text) < ATTRIBUTE_SCAN_ABOVE_CHARS:
+        return
     equals = raw.count(b"=") if raw is not None else text.count("=")
     if equals > ATTRIBUTE_SCAN_ABOVE_EQUALS:
         for tag in _LONG_TAG.finditer(text):
@@ -121,46 +124,46 @@ def _nesting_depth(text: str) -> int:
 
 
 def parse(text: str, url: str, raw: bytes | None = None) -> Document:
-    """Parse checked text and collect meta tags, ``<link rel>`` and JSON-LD objects."""
+    """Parse checked text and collect meta tags, ``<link rel>`` and JSON-LD objects (in one
+    selector pass over the tree)."""
     check_size(text, url, raw)
     tree = LexborHTMLParser(text)
     doc = Document(url=url, tree=tree)
-    _collect_meta(doc)
-    _collect_links(doc)
-    _collect_jsonld(doc)
+    for node in tree.css("meta[content], link[rel][href], script[type]"):
+        tag = node.tag
+        if tag == "meta":
+            _add_meta(doc, node.attributes)
+        elif tag == "link":
+            _add_link(doc, node.attributes)
+        elif "ld+json" in (node.attributes.get("type") or "").lower():
+            _add_jsonld(doc, node)
     return doc
 
 
-def _collect_meta(doc: Document) -> None:
-    for node in doc.tree.css("meta[content]"):
-        attrs = node.attributes
-        content = attrs.get("content")
-        if not content:
-            continue
-        for key in ("name", "property", "itemprop"):
-            name = attrs.get(key)
-            if name:
-                doc.meta.setdefault(name.strip().lower(), []).append(content)
+def _add_meta(doc: Document, attrs: dict[str, str | None]) -> None:
+    content = attrs.get("content")
+    if not content:
+        return
+    for key in ("name", "property", "itemprop"):
+        name = attrs.get(key)
+        if name:
+            doc.meta.setdefault(name.strip().lower(), []).append(content)
 
 
-def _collect_links(doc: Document) -> None:
-    for node in doc.tree.css("link[rel][href]"):
-        href = node.attributes.get("href")
-        for rel in (node.attributes.get("rel") or "").lower().split():
-            if href and rel not in doc.links:
-                doc.links[rel] = href
+def _add_link(doc: Document, attrs: dict[str, str | None]) -> None:
+    href = attrs.get("href")
+    for rel in (attrs.get("rel") or "").lower().split():
+        if href and rel not in doc.links:
+            doc.links[rel] = href
 
 
-def _collect_jsonld(doc: Document) -> None:
-    for node in doc.tree.css("script[type]"):
-        if "ld+json" not in (node.attributes.get("type") or "").lower():
-            continue
-        raw = node.text(deep=True)
-        if len(raw) > MAX_JSONLD_CHARS:
-            log.debug("%s: JSON-LD block of %d characters skipped", doc.url, len(raw))
-            continue
-        for data in _loads_tolerant(raw):
-            doc.jsonld.extend(_objects(data))
+def _add_jsonld(doc: Document, node: LexborNode) -> None:
+    raw = node.text(deep=True)
+    if len(raw) > MAX_JSONLD_CHARS:
+        log.debug("%s: JSON-LD block of %d characters skipped", doc.url, len(raw))
+        return
+    for data in _loads_tolerant(raw):
+        doc.jsonld.extend(_objects(data))
 
 
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")

@@ -142,6 +142,11 @@ def extract_fields(
         dates_zone=spec.dates_zone if spec else "as_given",
         fetched=fetched,
     )
+    published = dates.published
+    if not _own(spec, "published"):
+        seen = generic.visible_date(doc, site.timezone if site else "+07:00", fetched)
+        published = generic.reconcile_dates(published, seen)
+    updated = None if dates.updated == published else dates.updated
     authors = tuple(_authors(doc, generation, names))
     section = specs.first(doc, _specs(spec, "section"))
     tags = tuple(_tags(doc, generation))
@@ -152,8 +157,8 @@ def extract_fields(
         title=title,
         body=tuple(body) if body is not None else None,
         authors=authors,
-        published=dates.published,
-        updated=dates.updated,
+        published=published,
+        updated=updated,
         section=section,
         tags=tags,
         image=image,

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from selectolax.lexbor import LexborNode
 
 from crawler.extract import boilerplate
-from crawler.extract.dates import parse_date
+from crawler.extract.dates import parse_date, parse_dates
 from crawler.extract.dom import Document
 from crawler.extract.text import BLOCK_TAGS, SKIP_TAGS, Cleaner, Paragraph, paragraphs, remove
 
@@ -25,13 +26,14 @@ MIN_SEGMENT_CHARS = 25
 MAX_PARAGRAPH_LINK_DENSITY = 0.5
 MIN_ARTICLE_CHARS = 250
 CANDIDATES_CHECKED = 5
-_HOLDERS = frozenset({"div", "td", "article", "section", "main", "body", "blockquote", "span", "font"})
+_HOLDERS = frozenset({"div", "td", "article", "section", "main", "body", "blockquote"})
 _NOISE = re.compile(
     r"comment|komentar|footer|sidebar|side-bar|widget|related|terkait|populer|popular|terpopuler|"
     r"recommend|rekomendasi|share|social|sosmed|breadcrumb|menu|navbar|nav-|banner|advert|iklan|"
     r"promo|newsletter|subscribe|trending|headline-list|indeks|tag-list|tags",
     re.IGNORECASE,
 )
+_GOOD = re.compile(r"article|content|detail|read|body|story|post|berita|isi|entry|text", re.IGNORECASE)
 _SKIP_SUBTREES = SKIP_TAGS | {"nav", "footer", "aside", "form", "header", "ul", "ol", "select"}
 
 
@@ -93,10 +95,6 @@ def _segments(body: LexborNode) -> list[tuple[LexborNode, str]]:
         if tag in _SKIP_SUBTREES:
             continue
         if tag in BLOCK_TAGS or tag in _HOLDERS:
-            attrs = node.attributes
-            marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-            if marker.strip() and _NOISE.search(marker) and tag not in ("body", "article", "main"):
-                continue
             holder = node
         child = node.last_child
         while child is not None:
@@ -120,9 +118,14 @@ def _link_density(node: LexborNode) -> float:
 
 
 def _noise_factor(node: LexborNode) -> float:
+    """Class and id names: an article-ish name helps, a widget-ish name hurts."""
     attrs = node.attributes
     marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    if re.search(r"article|content|detail|read|body|story|post|berita|isi|entry|text", marker, re.I):
+    if not marker.strip():
+        return 1.0
+    if _NOISE.search(marker):
+        return 0.4
+    if _GOOD.search(marker):
         return 1.25
     return 1.0
 
@@ -143,6 +146,49 @@ def _is_prose(paragraph: Paragraph, title: str | None) -> bool:
     if title and text.lower() == title.lower():
         return False
     return not (len(text) < 60 and parse_date(text) is not None and any(c.isdigit() for c in text[-8:]))
+
+
+_DATE_PLACES = (
+    "time, [itemprop=datePublished], [class*=date], [class*=Date], [class*=time], [class*=tanggal], "
+    "[class*=waktu], [class*=publish], [id*=date], [id*=time]"
+)
+MAX_DATE_TEXT_CHARS = 120
+MAX_DATE_PLACES = 40
+
+
+def visible_date(doc: Document, tz: str, fetched: datetime | None) -> str | None:
+    """The first date with a time of day shown in a date-ish element (class or id naming a date
+    or time, ``<time>``), in page order, outside links: what a reader sees as the dateline."""
+    for node in doc.tree.css(_DATE_PLACES)[:MAX_DATE_PLACES]:
+        text = node.text(deep=True, separator=" ")
+        if not text or len(text) > MAX_DATE_TEXT_CHARS or _inside_link(node):
+            continue
+        published = parse_dates(text, tz, not_after=fetched).published
+        if published and "T" in published:
+            return published
+    return None
+
+
+def _inside_link(node: LexborNode) -> bool:
+    parent = node.parent
+    for _ in range(4):
+        if parent is None:
+            return False
+        if parent.tag == "a":
+            return True
+        parent = parent.parent
+    return False
+
+
+def reconcile_dates(machine: str | None, visible: str | None) -> str | None:
+    """Prefer what the reader sees: the visible date wins unless it is more than a day away
+    from the machine date (then it is probably another article's date)."""
+    if visible is None:
+        return machine
+    if machine is None or "T" not in machine:
+        return visible if machine is None or machine == visible[:10] else machine
+    gap = abs(datetime.fromisoformat(machine) - datetime.fromisoformat(visible))
+    return visible if gap <= timedelta(days=1) else machine
 
 
 def looks_like_article(doc: Document, body: list[str]) -> bool:
