@@ -16,7 +16,7 @@ from typing import TextIO
 
 from cdxj_indexer.main import CDXJIndexer
 
-from crawler.errors import ArchiveError, InputError
+from crawler.errors import ArchiveError, CrawlerError, InputError
 
 __all__ = ["INDEX_SUFFIX", "index_closed_file", "index_file", "write_index"]
 
@@ -43,11 +43,14 @@ def index_file(path: str | os.PathLike[str]) -> Path:
     source = Path(path)
     target = source.with_name(source.name + INDEX_SUFFIX)
     partial = target.with_name(target.name + ".tmp")
-    with open(partial, "w", encoding="utf-8") as out:
-        write_index([source], out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, target)
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            write_index([source], out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
@@ -55,6 +58,6 @@ def index_closed_file(path: str | os.PathLike[str]) -> Path | None:
     """``index_file`` for the crawl: a failure is logged, never stops the crawl."""
     try:
         return index_file(path)
-    except (OSError, ArchiveError) as exc:
+    except (OSError, CrawlerError) as exc:
         log.warning("%s: could not write its CDXJ index (%s); run `crawler index %s`", path, exc, path)
         return None

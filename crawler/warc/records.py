@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from warcio.recordbuilder import RecordBuilder
-from warcio.statusandheaders import StatusAndHeaders
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from crawler.decode import stored_headers, utc_fetch_time
 from crawler.models import Exchange
@@ -76,8 +76,14 @@ def _http_request_headers(exchange: Exchange) -> StatusAndHeaders:
     return StatusAndHeaders(f"{target} {exchange.http_version}", headers, protocol=exchange.method)
 
 
-def _capture_headers(exchange: Exchange) -> dict[str, str]:
-    headers = {"WARC-Date": warc_date(exchange.fetched)}
+def _capture_headers(exchange: Exchange, rec_type: str) -> dict[str, str]:
+    # The usual order (type, id, date, URI first), so a torn record's URI is readable early.
+    headers = {
+        "WARC-Type": rec_type,
+        "WARC-Record-ID": StatusAndHeadersParser.make_warc_id(),
+        "WARC-Date": warc_date(exchange.fetched),
+        "WARC-Target-URI": exchange.url,
+    }
     if exchange.ip_address:
         headers["WARC-IP-Address"] = exchange.ip_address
     return headers
@@ -85,7 +91,7 @@ def _capture_headers(exchange: Exchange) -> dict[str, str]:
 
 def response_record(exchange: Exchange, digest: str) -> Any:
     """The ``response`` record: status line and headers as received, body as received."""
-    headers = _capture_headers(exchange)
+    headers = _capture_headers(exchange, "response")
     headers["WARC-Payload-Digest"] = digest
     if exchange.truncated:
         headers["WARC-Truncated"] = exchange.truncated
@@ -97,7 +103,7 @@ def response_record(exchange: Exchange, digest: str) -> Any:
 
 def request_record(exchange: Exchange, concurrent_to: str) -> Any:
     """The ``request`` record, linked to its response by ``WARC-Concurrent-To``."""
-    headers = _capture_headers(exchange)
+    headers = _capture_headers(exchange, "request")
     headers["WARC-Concurrent-To"] = concurrent_to
     return _builder().create_warc_record(
         exchange.url, "request", payload=BytesIO(b""), length=0,
@@ -107,7 +113,7 @@ def request_record(exchange: Exchange, concurrent_to: str) -> Any:
 
 def revisit_record(exchange: Exchange, digest: str, origin: PayloadOrigin) -> Any:
     """An identical-payload-digest ``revisit``: this response's headers, the payload elsewhere."""
-    headers = _capture_headers(exchange)
+    headers = _capture_headers(exchange, "revisit")
     if origin.record_id:
         headers["WARC-Refers-To"] = origin.record_id
     return _builder().create_revisit_record(
