@@ -92,17 +92,22 @@ def domain_stem(url: str) -> str | None:
 
 
 def clean_title(title: str, strip: Sequence[re.Pattern[str]], names: Sequence[str]) -> str:
-    """Remove the site's ``title_strip`` patterns, then a trailing " - Site Name" segment."""
-    for pattern in strip:
-        title = pattern.sub("", title)
-    title = normalize(title)
+    """Remove the site's ``title_strip`` patterns and a trailing " - Site Name" segment (the
+    patterns run before and after the segment goes, so they may assume either)."""
+    title = _strip_all(title, strip)
     parts = _TITLE_SEPARATORS.split(title)
     if len(parts) > 1:
         tail = re.sub(r"[\s.]", "", parts[-1].lower())
         if any(re.sub(r"[\s.]", "", name) in tail for name in names):
             cut = list(_TITLE_SEPARATORS.finditer(title))[-1].start()
-            title = title[:cut].strip()
+            title = _strip_all(title[:cut], strip)
     return title
+
+
+def _strip_all(title: str, strip: Sequence[re.Pattern[str]]) -> str:
+    for pattern in strip:
+        title = pattern.sub("", title)
+    return normalize(title)
 
 
 def clean_authors(
