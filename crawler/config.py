@@ -96,7 +96,7 @@ class ArchiveSettings(_Frozen):
     dir: str = "archive"
     prefix: str = "crawler"
     rollover_bytes: int = Field(default=1_000_000_000, gt=0)
-    gzip_level: int = Field(default=6, ge=0, le=9)
+    gzip_level: int = Field(default=2, ge=0, le=9)  # 1-3: ISA-L, 10x zlib 6 (crawler/warc/compress.py)
 
 
 class Politeness(_Frozen):
