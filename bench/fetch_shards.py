@@ -25,16 +25,34 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r
 
 
 class _Http(asyncio.Protocol):
+    """Answers every request with the page; ``GET /__gaps?min=S`` reports pacing violations."""
+
+    arrivals: dict[int, list[float]] = {}
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
-            _, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            target = head.split(b" ", 2)[1]
+            if target.startswith(b"/__gaps"):
+                body = _violations(float(target.split(b"=")[1])).encode()
+                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                continue
+            self.arrivals.setdefault(self.port, []).append(time.monotonic())
             self.transport.write(RESPONSE)
+
+
+def _violations(min_gap: float) -> str:
+    gaps = [b - a for times in _Http.arrivals.values() for a, b in zip(times, times[1:], strict=False)]
+    bad = sum(1 for gap in gaps if gap < min_gap - 0.001)
+    _Http.arrivals.clear()
+    return f"{bad} {len(gaps)} {min(gaps, default=0):.4f}"
 
 
 def _serve(hosts: int, ports: multiprocessing.SimpleQueue) -> None:  # type: ignore[type-arg]
@@ -69,11 +87,13 @@ async def _run(
     return time.perf_counter() - wall, _cpu() - cpu
 
 
-async def _fetcher(urls: list[str], concurrency: int, shards: int) -> tuple[float, float]:
+async def _fetcher(
+    urls: list[str], concurrency: int, shards: int, interval: float = 0
+) -> tuple[float, float]:
     from crawler.fetch import Fetcher
 
     settings = CrawlSettings(
-        interval_s=0, concurrency=concurrency, max_concurrency_per_host=8,
+        interval_s=interval, concurrency=concurrency, max_concurrency_per_host=8,
         robots=RobotsPolicy(mode="ignore", justification="benchmark on loopback"),
     )
     network = NetworkSettings(allow_private_addresses=("127.0.0.1/32",))
@@ -84,7 +104,8 @@ async def _fetcher(urls: list[str], concurrency: int, shards: int) -> tuple[floa
             assert result.final is not None, result.error
             return result.final.status
 
-        await _run(urls[:200], concurrency, get)  # warm-up: connections open
+        if interval == 0:
+            await _run(urls[:200], concurrency, get)  # warm-up: connections open
         return await _run(urls, concurrency, get)
 
 
@@ -107,6 +128,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--shards", default="1,2,4,8,16")
+    parser.add_argument("--interval", type=float, default=0.2, help="the paced run's per-host interval")
     args = parser.parse_args()
     ports: multiprocessing.SimpleQueue[int] = multiprocessing.SimpleQueue()
     server = multiprocessing.Process(target=_serve, args=(args.hosts, ports), daemon=True)
@@ -123,6 +145,14 @@ def main() -> None:
         print(f"{'client':32} {'pages/s':>8} {'CPU ms/page':>12}")
         for name, (wall, cpu) in rows:
             print(f"{name:32} {args.pages / wall:8.0f} {1000 * cpu / args.pages:12.2f}")
+        httpx.get(f"{origins[0]}/__gaps?min=0", trust_env=False)  # forget the unpaced runs
+        wall, _ = asyncio.run(_fetcher(urls, args.concurrency, 8, args.interval))
+        report = httpx.get(f"{origins[0]}/__gaps?min={args.interval}", trust_env=False)
+        bad, gaps, smallest = report.text.split()
+        allowed = args.hosts / args.interval
+        print(f"paced at {args.interval} s per host: {args.pages / wall:.0f} pages/s = "
+              f"{100 * args.pages / wall / allowed:.1f} % of the allowed {allowed:.0f}/s; "
+              f"{bad} of {gaps} gaps below the interval (smallest {smallest} s)")
     finally:
         server.terminate()
         server.join()

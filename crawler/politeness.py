@@ -52,6 +52,10 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
+# What the server's clock may see on top of ours (its loop or the OS delaying the read):
+# the wire gate keeps this much more than the interval so the server never logs less.
+WIRE_MARGIN_S = 0.005
+
 WireGate = Callable[[str, dict[str, Any]], Awaitable[None]]
 """An httpcore ``trace`` callback (``extensions={"trace": gate}``)."""
 
@@ -137,11 +141,12 @@ class Politeness:
             if passed or not event.endswith("send_request_headers.started"):
                 return
             passed = True  # once per request: a proxy CONNECT and the request itself share the hook
-            now = self.clock.monotonic()
-            due = max(now, pace.last_on_wire + pace.interval_s)
-            pace.last_on_wire = due
-            if due > now:
-                await self.clock.sleep(due - now)
+            # stamp the moment the headers really go out (httpcore writes them without yielding
+            # after this hook), never a reserved future time: a waiter that wakes late would
+            # otherwise shorten the gap to the next request
+            while (wait := pace.last_on_wire + pace.interval_s + WIRE_MARGIN_S - self.clock.monotonic()) > 0:
+                await self.clock.sleep(wait)
+            pace.last_on_wire = self.clock.monotonic()
 
         return gate
 
