@@ -318,3 +318,17 @@ def test_http2_without_h2_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(ConfigError, match="h2"):
         fetcher(settings(http2=True))
+
+
+async def test_trusted_tls_and_large_bodies_stream_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = self_signed_server_context(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # trust exactly this certificate
+    async with FaultServer(tls=context) as tls_server:
+        async with fetcher(settings(robots=NO_ROBOTS, max_body_bytes=5_000_000)) as f:
+            big = await f.fetch(tls_server.url("/page/big?size=3000000"))
+            small = await f.fetch(tls_server.url("/page/small"))
+    assert big.outcome == small.outcome == "ok"
+    assert big.final is not None and len(big.final.body) == 3_000_000 and big.final.body.endswith(b"</html>")
+    assert tls_server.hits[0].connection == tls_server.hits[1].connection  # kept alive over TLS
