@@ -238,10 +238,13 @@ class Fetcher:
         )
 
     def _check_pause(self, key: str) -> None:
-        remaining = self._politeness.paused_for(key)
+        """Defer instead of holding a worker when ``key`` cannot be asked for a long while
+        (a long Retry-After, or a huge robots.txt Crawl-delay)."""
+        remaining = self._politeness.ready_in(key)
         if remaining > self._settings.retry.retry_after_max_s:
-            error = HttpStatusError(f"{key} asked us to wait {remaining:.0f} s (Retry-After)",
-                                    reason="paused")
+            error = HttpStatusError(
+                f"{key} may not be asked for {remaining:.0f} s (Retry-After or Crawl-delay)", reason="paused"
+            )
             raise Deferral(error, self._clock.time() + remaining)
 
     async def _fetch_hop(self, url: str, site: Site) -> Exchange:

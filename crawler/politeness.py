@@ -75,6 +75,7 @@ class _HostPace:
     throttler: Throttler | None
     crawl_delay_s: float = 0.0
     paused_until: float = 0.0  # clock.monotonic() value
+    last_start: float = float("-inf")  # clock.monotonic() when the throttle last let one through
     last_on_wire: float = float("-inf")  # clock.monotonic() when the last request headers were sent
     in_flight: int = 0
     starts: int = 0
@@ -123,6 +124,14 @@ class Politeness:
             return 0.0
         return max(0.0, pace.paused_until - self.clock.monotonic())
 
+    def ready_in(self, key: str) -> float:
+        """Seconds until ``key`` could start a request: pauses and the interval (0 when ready now)."""
+        pace = self._hosts.get(key)
+        if pace is None:
+            return 0.0
+        now = self.clock.monotonic()
+        return max(0.0, pace.paused_until - now, pace.last_start + pace.interval_s - now)
+
     def in_flight(self, key: str) -> int:
         pace = self._hosts.get(key)
         return pace.in_flight if pace else 0
@@ -165,6 +174,7 @@ class Politeness:
                 await self._wait_pause(pace)  # a Retry-After may have arrived meanwhile
             pace.in_flight += 1
             pace.starts += 1
+            pace.last_start = self.clock.monotonic()
             try:
                 yield self._wire_gate(pace)
             finally:

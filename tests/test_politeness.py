@@ -139,3 +139,22 @@ async def test_wire_gate_keeps_the_interval_when_the_loop_was_busy_after_the_thr
 async def test_no_wire_gate_without_pacing() -> None:
     async with Politeness().slot("h", PaceRule(interval_s=0, max_concurrency=1)) as gate:
         assert gate is None
+
+
+async def test_huge_crawl_delay_defers_instead_of_holding_a_worker(server: FaultServer) -> None:
+    server.route("/robots.txt", robots("User-agent: *\nCrawl-delay: 86400\n"))
+    clock = FakeClock()
+    async with fetcher(settings(interval_s=0.05), clock=clock) as f:
+        results = [await f.fetch(server.url(f"/page/{n}")) for n in range(2)]
+    for result in results:  # the robots.txt request itself started the day-long wait
+        assert result.outcome == "deferred" and result.error is not None and result.error.reason == "paused"
+        assert result.retry_at is not None and result.retry_at - clock.time() > 86_000
+    assert server.page_hits() == []
+
+
+def test_ready_in_reports_interval_and_pause() -> None:
+    clock = FakeClock()
+    pace = Politeness(clock)
+    assert pace.ready_in("h") == 0
+    pace.pause("h", PaceRule(interval_s=0, max_concurrency=1), 30)
+    assert pace.ready_in("h") == pytest.approx(30)
