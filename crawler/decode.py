@@ -15,10 +15,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import quote
 
 import brotli
 import zstandard
+from isal import isal_zlib
 
 from crawler.errors import BadEncoding, DecodedTooLarge, TruncatedEncoding, UnsupportedEncoding
 from crawler.models import Exchange, Page, Source
@@ -36,6 +38,7 @@ PIECE_BYTES = 64 * 1024  # the most one decoding step may produce before the cap
 _ZSTD_FEED_BYTES = 32  # zstd cannot bound one call's output (RLE blocks: ~32000:1); small feeds bound it
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDENTITY = frozenset({"identity", ""})
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast("type[Exception]", isal_zlib.error))
 
 Decoder = Callable[[Iterable[bytes], str], Iterator[bytes]]
 
@@ -101,7 +104,7 @@ def _check_size(total: int, max_decoded_bytes: int, where: str) -> None:
 
 def _gunzip(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:
     """gzip, allowing several members; bytes after the last member are ignored like browsers do."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflater = isal_zlib.decompressobj(16 + zlib.MAX_WBITS)  # ISA-L: same results, ~5x zlib's speed
     carry = b""
     fed = False
     done = False
@@ -112,7 +115,7 @@ def _gunzip(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:
             fed = True
             try:
                 yield inflater.decompress(data, PIECE_BYTES)
-            except zlib.error as exc:
+            except _INFLATE_ERRORS as exc:
                 raise BadEncoding(f"{where}: declared gzip but the bytes are not: {exc}") from exc
             if not inflater.eof:
                 data = inflater.unconsumed_tail
@@ -121,7 +124,7 @@ def _gunzip(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:
             if len(data) < 2:
                 carry, data = data, b""
             elif data.startswith(_GZIP_MAGIC):
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                inflater = isal_zlib.decompressobj(16 + zlib.MAX_WBITS)
             else:
                 done = True
     if fed and not inflater.eof:

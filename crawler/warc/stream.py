@@ -8,12 +8,15 @@ is how it silently drops a cut tail (RELIABILITY H1, H2).
 from __future__ import annotations
 
 import zlib
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
+
+from isal import isal_zlib
 
 __all__ = ["GZIP_MAGIC", "ByteStream", "MemberStream", "PlainStream", "StreamDamage", "find_next"]
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _READ_BYTES = 256 * 1024
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast("type[Exception]", isal_zlib.error))
 _OUT_BYTES = 1024 * 1024
 
 
@@ -99,7 +102,7 @@ class MemberStream(_Buffered):
         raw.seek(offset)
         self._raw = raw
         self.offset = offset
-        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._inflater = isal_zlib.decompressobj(16 + zlib.MAX_WBITS)  # ISA-L: ~5x zlib's speed
         self._fed = 0
         self.cut = False  # the file ended before the member did
 
@@ -116,7 +119,7 @@ class MemberStream(_Buffered):
                         f"{self._fed} bytes into it (cut while writing, or truncated)", self.offset)
             try:
                 out = self._inflater.decompress(data, _OUT_BYTES)
-            except zlib.error as exc:
+            except _INFLATE_ERRORS as exc:
                 message = f"damaged gzip member: {exc}"
                 raise StreamDamage(message, self.offset) from exc
             if out:
