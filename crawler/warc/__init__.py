@@ -1,10 +1,15 @@
 """WARC archiving: the writer (rotation, digests, revisits), the reader (records → ``Page``),
 verify, recover and index.
+
+Modules: ``writer`` (``WarcWriter``), ``reader`` (``iter_records``, ``read_record_at``),
+``pages`` (record → ``Page``, revisit originals), ``verify`` (``verify_file``), ``recover``
+(``recover_file``, ``complete_target_uris``), ``index`` (``index_file``, ``write_index``).
 """
 
 from __future__ import annotations
 
+from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
 from crawler.warc.records import PayloadOrigin
 from crawler.warc.writer import WarcWriter
 
-__all__ = ["PayloadOrigin", "WarcWriter"]
+__all__ = ["Damage", "PayloadOrigin", "WarcRecord", "WarcWriter", "iter_records", "read_record_at"]
