@@ -55,6 +55,7 @@ class SystemClock:
 # What the server's clock may see on top of ours (its loop or the OS delaying the read):
 # the wire gate keeps this much more than the interval so the server never logs less.
 WIRE_MARGIN_S = 0.005
+_THROTTLE_EPSILON_S = 0.001
 
 WireGate = Callable[[str, dict[str, Any]], Awaitable[None]]
 """An httpcore ``trace`` callback (``extensions={"trace": gate}``)."""
@@ -75,7 +76,7 @@ class _HostPace:
     throttler: Throttler | None
     crawl_delay_s: float = 0.0
     paused_until: float = 0.0  # clock.monotonic() value
-    last_start: float = float("-inf")  # clock.monotonic() when the throttle last let one through
+    last_start: float = float("-inf")  # time.monotonic() (the throttler's clock) at its last release
     last_on_wire: float = float("-inf")  # clock.monotonic() when the last request headers were sent
     in_flight: int = 0
     starts: int = 0
@@ -129,8 +130,8 @@ class Politeness:
         pace = self._hosts.get(key)
         if pace is None:
             return 0.0
-        now = self.clock.monotonic()
-        return max(0.0, pace.paused_until - now, pace.last_start + pace.interval_s - now)
+        paused = pace.paused_until - self.clock.monotonic()
+        return max(0.0, paused, pace.last_start + pace.interval_s - time.monotonic())
 
     def in_flight(self, key: str) -> int:
         pace = self._hosts.get(key)
@@ -170,11 +171,16 @@ class Politeness:
         async with pace.semaphore:
             await self._wait_pause(pace)
             if pace.throttler is not None:
+                # sleep to the due time first: the throttler polls every 10 ms, which would
+                # otherwise add ~5 ms to every interval (2.5 % of the rate at 0.2 s)
+                due_in = pace.last_start + pace.interval_s + _THROTTLE_EPSILON_S - time.monotonic()
+                if due_in > 0:
+                    await asyncio.sleep(due_in)
                 await pace.throttler.acquire()  # type: ignore[no-untyped-call]
                 await self._wait_pause(pace)  # a Retry-After may have arrived meanwhile
             pace.in_flight += 1
             pace.starts += 1
-            pace.last_start = self.clock.monotonic()
+            pace.last_start = time.monotonic()
             try:
                 yield self._wire_gate(pace)
             finally:
