@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crawler.errors import ExtractionError
 from crawler.extract import dom, generic
-from crawler.extract.charset import decode_html
+from crawler.extract.charset import choose_encoding, decode_html
 from crawler.extract.engine import CompiledGeneration, SiteRules, body_of, extract_fields
 from crawler.models import Article, Page
 
@@ -263,9 +263,12 @@ def _is_binary(body: bytes) -> bool:
 
 
 def _parse(page: Page) -> dom.Document:
-    decoded = decode_html(page.body, page.content_type)
-    raw = page.body if decoded.ascii_compatible else None
-    return dom.parse(decoded.text, page.effective_url, raw)
+    """UTF-8 pages without a BOM or NUL bytes go to the parser as bytes (lexbor reads UTF-8 and
+    replaces invalid sequences as ``decode(errors="replace")`` does); the rest are decoded."""
+    choice = choose_encoding(page.body, page.content_type)
+    if choice.encoding == "utf-8" and not choice.bom and b"\x00" not in page.body:
+        return dom.parse(page.body, page.effective_url)
+    return dom.parse(decode_html(page.body, page.content_type).text, page.effective_url)
 
 
 def _has_query(url: str, wanted: dict[str, str]) -> bool:

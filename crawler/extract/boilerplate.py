@@ -7,11 +7,16 @@ matched case-insensitively against one paragraph's text with whitespace collapse
 
 from __future__ import annotations
 
-# Elements removed from a body container before its text is read.
-DROP_SELECTORS: tuple[str, ...] = (
+# Elements whose text is never body text: skipped while a container's text is read.
+DROP_TAGS: frozenset[str] = frozenset({
     "script", "style", "noscript", "template", "iframe", "object", "embed", "video", "audio",
     "canvas", "svg", "map", "form", "button", "input", "select", "textarea", "figure",
-    "figcaption", "ins.adsbygoogle", "[id^=div-gpt-ad]", "[class*=baca-juga]", "[class*=bacajuga]",
+    "figcaption", "math",
+})
+
+# Elements removed from a body container before its text is read.
+DROP_SELECTORS: tuple[str, ...] = (
+    "ins.adsbygoogle", "[id^=div-gpt-ad]", "[class*=baca-juga]", "[class*=bacajuga]",
     "[class*=inject-baca]", "[class^=kompasidRec]", "table.linksisip", "[class*=link_sisip]",
     "[class^=sisip_]", "[class*=ads-on-body]", "[class*=ads-partner]", "[class*=share-box]",
     "[class*=social-share]", "[class*=newsletter]", "[hidden]", "[aria-hidden=true]",

@@ -49,27 +49,36 @@ class Decoded:
     encoding: str
     source: str
 
-    @property
-    def ascii_compatible(self) -> bool:
-        """Whether ASCII characters are single bytes of the same value in this encoding."""
-        try:
-            return "<=>".encode(self.encoding) == b"<=>"
-        except (UnicodeError, LookupError):
-            return False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The encoding the documented order picks, which rule picked it, and the BOM's length."""
+
+    encoding: str
+    source: str
+    bom: int = 0
+
+
+def choose_encoding(body: bytes, content_type: str | None = None) -> Choice:
+    """The encoding of ``body`` by the documented order, without decoding it (except the
+    strict UTF-8 test of a sniff)."""
+    for mark, encoding in _BOMS:
+        if body.startswith(mark):
+            return Choice(encoding, "bom", len(mark))
+    declared = _codec(_from_header(content_type), from_meta=False)
+    if declared:
+        return Choice(declared, "header")
+    declared = _codec(_from_meta(body), from_meta=True)
+    if declared:
+        return Choice(declared, "meta")
+    return Choice(_sniff(body), "sniff")
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
     """Decode ``body`` by the documented order; never raises on bad bytes."""
-    for mark, encoding in _BOMS:
-        if body.startswith(mark):
-            return _decode(body[len(mark) :], encoding, "bom")
-    declared = _codec(_from_header(content_type), from_meta=False)
-    if declared:
-        return _decode(body, declared, "header")
-    declared = _codec(_from_meta(body), from_meta=True)
-    if declared:
-        return _decode(body, declared, "meta")
-    return _decode(body, _sniff(body), "sniff")
+    choice = choose_encoding(body, content_type)
+    return _decode(body[choice.bom :] if choice.bom else body, choice.encoding, choice.source)
 
 
 def _from_header(content_type: str | None) -> str | None:

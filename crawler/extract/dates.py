@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Literal
 
 MONTHS: dict[str, int] = {
@@ -51,19 +52,18 @@ ZONES: dict[str, str] = {
 UPDATE_MARKERS = r"diperbarui|diupdate|pembaruan|update[d]?|terakhir diubah|last updated"
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
-_MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
 _ZONE = r"(?P<zone>wita|wib|wit|utc|gmt|z|[+-]\d{2}:?\d{2})"
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
     r"(?:\s*t?\s*(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,]\d+)?)?\s*" + _ZONE + r"?)?"
 )
+# Month names are matched as any word and looked up in MONTHS: an alternation of every name
+# would be tried at every position of the text.
 _NAMED_DMY = re.compile(
-    r"(?<![a-z0-9])(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s.\-/]*(?P<mon>" + _MONTH_NAMES + r")\b\.?,?[\s\-/]*"
+    r"(?<![a-z0-9])(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s.\-/]*(?P<mon>[a-z]{3,9})\b\.?,?[\s\-/]*"
     r"(?P<y>\d{4})(?!\d)"
 )
-_NAMED_MDY = re.compile(
-    r"\b(?P<mon>" + _MONTH_NAMES + r")\b\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})(?!\d)"
-)
+_NAMED_MDY = re.compile(r"\b(?P<mon>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})(?!\d)")
 _NUMERIC = re.compile(
     r"(?<![\d/.\-])(?P<a>\d{1,2})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?![\d/])"
 )
@@ -150,7 +150,8 @@ def _dates_in(text: str) -> list[tuple[date, int, int]]:
     found: list[tuple[date, int, int]] = []
     for pattern in (_NAMED_DMY, _NAMED_MDY):
         for match in pattern.finditer(text):
-            day = _safe_date(int(match["y"]), MONTHS[match["mon"]], int(match["d"]))
+            month = MONTHS.get(match["mon"])
+            day = _safe_date(int(match["y"]), month, int(match["d"])) if month else None
             if day is not None:
                 found.append((day, match.start(), match.end()))
     for match in _NUMERIC.finditer(text):
@@ -203,6 +204,7 @@ def _zone(raw: str | None) -> str | None:
     return f"{digits[:3]}:{digits[3:]}"
 
 
+@lru_cache(maxsize=64)
 def _offset(value: str) -> timezone:
     sign = -1 if value.startswith("-") else 1
     hours, minutes = int(value[1:3]), int(value[4:6])

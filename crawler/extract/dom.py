@@ -83,12 +83,17 @@ class Document:
             return href.strip()
 
 
-def check_size(text: str, where: str, raw: bytes | None = None) -> None:
-    """Raise DocumentTooLarge when parsing ``text`` would take too long (see the module doc).
+def check_size(content: str | bytes, where: str) -> None:
+    """Raise DocumentTooLarge when parsing ``content`` would take too long (see the module doc).
 
-    ``raw``: the undecoded bytes when their encoding is ASCII-compatible; counting ``<`` and
+    ``content`` is the text, or the UTF-8 / ASCII-compatible bytes of it: counting ``<`` and
     ``=`` in bytes is several times faster than in a non-ASCII str."""
-    brackets = raw.count(b"<") if raw is not None else text.count("<")
+    brackets, equals = _count(content, "<"), 0
+    if len(content) >= ATTRIBUTE_SCAN_ABOVE_CHARS:
+        equals = _count(content, "=")
+    if brackets <= DEPTH_SCAN_ABOVE_TAGS and equals <= ATTRIBUTE_SCAN_ABOVE_EQUALS:
+        return
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
     if brackets > MAX_HTML_TAGS:
         tags = sum(1 for _ in _TAG_START.finditer(text))
         if tags > MAX_HTML_TAGS:
@@ -103,9 +108,6 @@ def check_size(text: str, where: str, raw: bytes | None = None) -> None:
                 f"{where}: elements nested {depth} deep, above the cap of {MAX_NESTING_DEPTH}; "
                 "the page is malformed or hostile"
             )
-    if len(text) < ATTRIBUTE_SCAN_ABOVE_CHARS:
-        return
-    equals = raw.count(b"=") if raw is not None else text.count("=")
     if equals > ATTRIBUTE_SCAN_ABOVE_EQUALS:
         for tag in _LONG_TAG.finditer(text):
             count = sum(1 for _ in _ATTRIBUTE.finditer(tag.group()))
@@ -116,6 +118,10 @@ def check_size(text: str, where: str, raw: bytes | None = None) -> None:
                 )
 
 
+def _count(content: str | bytes, char: str) -> int:
+    return content.count(char.encode()) if isinstance(content, bytes) else content.count(char)
+
+
 def _nesting_depth(text: str) -> int:
     """An upper estimate of element depth: open minus close tags, scripts skipped."""
     text = _RAW_TEXT.sub("", text)
@@ -123,11 +129,11 @@ def _nesting_depth(text: str) -> int:
     return max(accumulate(steps, lambda depth, step: max(0, depth + step)), default=0)
 
 
-def parse(text: str, url: str, raw: bytes | None = None) -> Document:
-    """Parse checked text and collect meta tags, ``<link rel>`` and JSON-LD objects (in one
-    selector pass over the tree)."""
-    check_size(text, url, raw)
-    tree = LexborHTMLParser(text)
+def parse(content: str | bytes, url: str) -> Document:
+    """Parse checked text (or UTF-8 bytes, which lexbor reads without a decode and re-encode)
+    and collect meta tags, ``<link rel>`` and JSON-LD objects (in one selector pass)."""
+    check_size(content, url)
+    tree = LexborHTMLParser(content)
     doc = Document(url=url, tree=tree)
     for node in tree.css("meta[content], link[rel][href], script[type]"):
         tag = node.tag

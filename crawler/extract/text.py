@@ -1,7 +1,8 @@
 """Body text from a body container: paragraphs in order, boilerplate out.
 
 * Only the container's own content is read; unwanted elements are removed first (the default
-  ``boilerplate.DROP_SELECTORS`` plus the site's ``drop``).
+  ``boilerplate.DROP_SELECTORS`` plus the site's ``drop``) and ``boilerplate.DROP_TAGS``
+  (scripts, styles, figures and captions, forms, embeds) are skipped.
 * Block elements (``p``, ``div``, headings, list items, quotes, table rows, ...) and ``<br>``
   (one or more) end a paragraph, so ``text<br><br>text`` pages split as readers see them.
 * Whitespace is collapsed (non-breaking and zero-width spaces included); empty paragraphs
@@ -27,11 +28,7 @@ BLOCK_TAGS = frozenset({
     "tbody", "tfoot", "tr", "td", "th", "caption", "hr", "address", "center", "details", "summary",
     "fieldset", "figure", "figcaption", "body", "html",
 })
-SKIP_TAGS = frozenset({
-    "script", "style", "noscript", "template", "iframe", "object", "embed", "video", "audio", "canvas",
-    "svg", "map", "button", "select", "textarea", "input", "head", "title", "meta", "link", "math",
-    "-comment", "!doctype",
-})
+SKIP_TAGS = boilerplate.DROP_TAGS | {"head", "title", "meta", "link", "-comment", "!doctype"}
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 
 
@@ -180,16 +177,12 @@ def paragraphs(container: LexborNode) -> list[Paragraph]:
             elif tag == "a":
                 in_link += 1
                 stack.append(_LINK_END)
-            stack.extend(reversed(list(_children(node))))
+            child = node.last_child
+            while child is not None:
+                stack.append(child)
+                child = child.prev
     flush()
     return found
-
-
-def _children(node: LexborNode) -> Iterable[LexborNode]:
-    child = node.child
-    while child is not None:
-        yield child
-        child = child.next
 
 
 def join(paragraph_list: Sequence[str]) -> str:
