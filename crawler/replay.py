@@ -10,7 +10,8 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
   ``also`` → the next pages are looked up in the archive and joined (``extract_joined``), up to
   the site's ``multipage.max_pages``; pages taken in as continuations are not articles of
   their own, as in the crawl (the frontier settles them with the first page);
-* articles are de-duplicated by ``crawler.sink.dedup_key`` in capture order, as the sink does;
+* articles are de-duplicated by ``crawler.sink.dedup_key`` in capture order (WARC-Date, then file
+  and offset; the crawl's writer lanes interleave files in time), keeping the first as the sink does;
 * revisit records are read with the payload of their original (from any of the files).
 
 Files are processed in parallel (one task per file, a process pool of ``workers``), each
@@ -94,6 +95,9 @@ class ReplaySummary:
 # ---------------------------------------------------------------------- values passed between processes
 
 
+Key = tuple[int, int, int]  # (capture time in µs, file index, position in the file): output order
+
+
 @dataclass(frozen=True)
 class PageRef:
     """An archived capture: where it is and, for a revisit, where its payload is."""
@@ -105,13 +109,14 @@ class PageRef:
     location: str | None = None
     original: Capture | None = None
     member_index: int = 0
+    date_us: int = 0  # WARC-Date in µs since the epoch
 
 
 @dataclass(frozen=True)
 class Pending:
     """An article page whose continuation (or revisit original) is in another file."""
 
-    key: tuple[int, int]  # (file index, offset of the first page): the order the crawl wrote in
+    key: Key  # of the first page: the order the crawl wrote in
     first: PageRef
     pages: tuple[PageRef, ...]  # the pages joined so far (the first included)
     wanted: str | None  # the URL still to find; None: the first page is not read yet
@@ -122,7 +127,7 @@ class Pending:
 class FileResult:
     index: int
     path: str
-    articles: list[tuple[tuple[int, int], str]] = field(default_factory=list)  # (key, JSON line)
+    articles: list[tuple[Key, str]] = field(default_factory=list)  # (key, JSON line)
     consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
@@ -166,6 +171,9 @@ class _Reader:
 
     def page(self, ref: PageRef, origins: OriginIndex | None = None) -> Page:
         record = read_record_at(ref.path, ref.offset, member_index=ref.member_index)
+        return self.page_of(record, ref, origins)
+
+    def page_of(self, record: WarcRecord, ref: PageRef, origins: OriginIndex | None = None) -> Page:
         original = None
         if record.rec_type == "revisit":
             capture = ref.original or (origins.find(record) if origins else None)
@@ -183,7 +191,7 @@ class _Reader:
         site = self.extractor.site_for(url)
         return site.multipage.max_pages if site else 1
 
-    def emit(self, key: tuple[int, int], pages: Sequence[Page]) -> None:
+    def emit(self, key: Key, pages: Sequence[Page]) -> None:
         """Extract the article of ``pages`` (counting why not, as the crawl's frontier does)."""
         try:
             if len(pages) == 1:
@@ -247,7 +255,7 @@ class _Reader:
         return self.follow_up_url(following[0])
 
     def start(
-        self, key: tuple[int, int], ref: PageRef, lookup: Lookup, origins: OriginIndex | None
+        self, key: Key, ref: PageRef, lookup: Lookup, origins: OriginIndex | None
     ) -> Pending | None:
         """Read an article page: emit its article, or return what it waits for."""
         try:
@@ -287,7 +295,9 @@ def capture_ref(record: WarcRecord, path: str, original: Capture | None = None) 
         return None
     url = record.target_uri or ""
     location = head.header("location")
-    return PageRef(path, record.offset, url, head.status, location, original, record.member_index)
+    moment = record.date
+    date_us = int(moment.timestamp() * 1_000_000) if moment else 0
+    return PageRef(path, record.offset, url, head.status, location, original, record.member_index, date_us)
 
 
 def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -> PageRef | None:
@@ -325,7 +335,7 @@ class _FileReplay:
         except ArchiveError as exc:  # strict: the first damage ends the file
             self.result.damages.append(str(exc))
             raise
-        # Continuations come after their first page, so pages are read once the file is indexed.
+        # Continuations come after their first page: those articles are finished once the file is indexed.
         lookup = partial(lookup_capture, self.by_url)
         for ref in self.article_pages:
             left = self.reader.start(self._key(ref), ref, lookup, self.origins)
@@ -337,9 +347,9 @@ class _FileReplay:
     def _damaged(self, damage: Damage) -> None:
         self.result.damages.append(str(damage))
 
-    def _key(self, ref: PageRef) -> tuple[int, int]:
+    def _key(self, ref: PageRef) -> Key:
         # Records share an offset only inside a whole-file gzip; their order there is enough.
-        return (self.result.index, ref.offset + ref.member_index)
+        return (ref.date_us, self.result.index, ref.offset + ref.member_index)
 
     def _record(self, record: WarcRecord) -> None:
         self.result.records += 1
@@ -363,7 +373,16 @@ class _FileReplay:
         if kind == "revisit" and original is None:
             self.result.pending.append(Pending(self._key(ref), ref, (ref,), None))
             return
-        self.article_pages.append(ref)
+        try:
+            page = self.reader.page_of(record, ref, self.origins)
+            continuation = self.reader.extractor.continuation(page)
+        except CrawlerError as exc:
+            self.reader.failed(exc, f"{ref.path} offset {ref.offset}")
+            return
+        if continuation.instead or continuation.also:
+            self.article_pages.append(ref)  # its other pages may come later in the file
+        else:
+            self.reader.emit(self._key(ref), [page])
 
 
 def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
@@ -389,10 +408,11 @@ def replay(
     """
     files = [str(p) for p in warc_paths(paths)]
     summary = ReplaySummary(files=len(files))
+    _context(options.config_path)  # built once here; forked workers inherit it
     report = on_damage or (lambda message: log.warning("%s", message))
     consumed: set[tuple[str, int, int]] = set()
     pending: list[Pending] = []
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    with tempfile.TemporaryFile("w+b") as spool:
         for result in _run(files, options, workers):
             _merge(result.failed, result.damages, summary, report)
             summary.records += result.records
@@ -401,12 +421,11 @@ def replay(
             consumed.update(result.consumed)
             pending.extend(result.pending)
             for key, line in result.articles:
-                spool.write(f"{key[0]}\t{key[1]}\t{line}\n")
+                spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{line}\n".encode())
         late = _resolve_pending(files, pending, options, consumed, summary, report) if pending else []
-        spool.seek(0)
         index_of = {path: index for index, path in enumerate(files)}
         taken = {(index_of[path], offset + member) for path, offset, member in consumed}
-        _write_output(heapq.merge(_spooled(spool), sorted(late)), out, taken, summary)
+        _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
     return summary
 
 
@@ -431,19 +450,29 @@ def _merge(
         report(message)
 
 
-def _spooled(spool: IO[str]) -> Iterator[tuple[tuple[int, int], str]]:
+def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str]]:
+    """The spooled articles in key order; only keys and line offsets are held in memory."""
+    spool.seek(0)
+    index: list[tuple[Key, int]] = []
+    position = 0
     for line in spool:
-        file_index, offset, text = line.rstrip("\n").split("\t", 2)
-        yield (int(file_index), int(offset)), text
+        moment, file_index, offset, _ = line.split(b"\t", 3)
+        index.append(((int(moment), int(file_index), int(offset)), position))
+        position += len(line)
+    index.sort()
+    for key, where in index:
+        spool.seek(where)
+        text = spool.readline().decode("utf-8").rstrip("\n").split("\t", 3)[3]
+        yield key, text
 
 
 def _write_output(
-    items: Iterable[tuple[tuple[int, int], str]], out: IO[str], taken: set[tuple[int, int]],
+    items: Iterable[tuple[Key, str]], out: IO[str], taken: set[tuple[int, int]],
     summary: ReplaySummary,
 ) -> None:
     seen: set[bytes] = set()
-    for where, line in items:
-        if where in taken:
+    for (_, file_index, position), line in items:
+        if (file_index, position) in taken:
             continue  # a page joined into another article is not an article of its own (the crawl settles it)
         digest = dedup_key(json.loads(line))
         if digest in seen:
@@ -470,7 +499,7 @@ def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]
 def _resolve_pending(
     files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
     summary: ReplaySummary, report: Callable[[str], None],
-) -> list[tuple[tuple[int, int], str]]:
+) -> list[tuple[Key, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
     origins, by_url = _index_all(files)
     result = FileResult(index=-1, path="")

@@ -62,8 +62,8 @@ def _config(server: PortalServer, archive: Path, rollover_bytes: int) -> str:
 
 @pytest.fixture(scope="module", params=[10_000_000, 15_000], ids=["one-file", "split-files"])
 def crawl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The crawl's archive and config; with the tiny rollover a first page and the view that
-    replaces it land in different files, so replay resolves it across files."""
+    """The crawl's archive and config; with the tiny rollover an article's pages tend to land in
+    different files (test_replay.py pins the cross-file cases down exactly)."""
     root = tmp_path_factory.mktemp("multipage")
     archive = root / "archive"
     routes = _routes()
@@ -84,8 +84,6 @@ def test_replay_joins_multi_page_articles_like_the_crawl(crawl: tuple[Path, Path
     assert len(expected) == 3
     warcs = sorted(archive.rglob("*.warc.gz"))
     assert all(verify_file(path).ok for path in warcs)
-    sources = {by_url[f"{KOMPAS}?page=all"]["source"]["warc"]}  # type: ignore[index]
-    assert len(warcs) == 1 or sources != {warcs[0].name}, "split: the whole view is not in the first file"
     out = io.StringIO()
     damage: list[str] = []
     replay([archive], out, ReplayOptions(config_path=str(config)), workers=2, on_damage=damage.append)
