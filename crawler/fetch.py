@@ -197,17 +197,17 @@ class Fetcher:
         try:
             final = await self._follow(url, hops)
         except Deferral as deferral:
-            log.info("%s: deferred until %.0f: %s", url, deferral.retry_at, deferral.error)
+            log.info("deferred until %.0f: %s", deferral.retry_at, deferral.error)
             return FetchResult(url, tuple(hops), error=deferral.error, retry_at=deferral.retry_at)
         except _Skip as skip:
-            log.info("%s: skipped: %s", url, skip.error)
+            log.info("skipped: %s", skip.error)
             return FetchResult(url, tuple(hops), error=skip.error, skipped=True)
         except _Stop as stop:
-            log.warning("%s: %s", url, stop.error)
+            log.warning("%s", stop.error)
             return FetchResult(url, (*hops, stop.exchange), error=stop.error)
         except FetchError as error:
             skipped = error.reason in SKIPPED_REASONS
-            (log.info if skipped else log.warning)("%s: %s", url, error)
+            (log.info if skipped else log.warning)("%s", error)
             return FetchResult(url, tuple(hops), error=error, skipped=skipped)
         return FetchResult(url, tuple(hops), final=final)
 
@@ -217,11 +217,10 @@ class Fetcher:
             site = self._scope.check(current)
             await self._check_robots(current, site)
             exchange = await self._fetch_hop(current, site)
+            hops.append(exchange)
             target = redirect_target(exchange)
             if target is None:
-                hops.append(exchange)
                 return exchange
-            hops.append(exchange)
             current = target
         chain = " -> ".join(h.url for h in hops)
         raise TooManyRedirects(
