@@ -196,7 +196,7 @@ def _title(doc: Document, generation: CompiledGeneration | None, names: Sequence
         for value in specs.values(doc, one):
             title = metadata.clean_title(value, strip, names)
             if title:
-                return title
+                return title if _own(spec, "title") else generic.visible_title(doc, title)
     return ""
 
 
@@ -214,18 +214,20 @@ def _authors(doc: Document, generation: CompiledGeneration | None, names: Sequen
 
 
 def _fallback_authors(doc: Document, candidates: Sequence[str], names: Sequence[str]) -> list[str]:
-    """Machine metadata often names the editor or the publisher: publishers are left out, and
-    the first candidate list whose names a reader can see on the page is preferred."""
+    """Machine metadata often names the editor or the publisher: publishers are left out, the
+    first candidate list whose names a reader can see on the page is preferred, then the names
+    of a visible byline, then the first candidate list."""
     lists = [metadata.clean_authors(specs.values(doc, s, many=True), None, names) for s in candidates]
     lists = [found for found in lists if found]
+    byline = metadata.clean_authors(generic.visible_authors(doc), None, names)
     if not lists:
-        return []
+        return byline
     body = doc.tree.body
     visible = " ".join(body.text(deep=True, separator=" ").split()).lower() if body is not None else ""
     for found in lists:
         if all(name.lower() in visible for name in found):
             return found
-    return lists[0]
+    return byline or lists[0]
 
 
 def _tags(doc: Document, generation: CompiledGeneration | None) -> list[str]:

@@ -181,14 +181,72 @@ def _inside_link(node: LexborNode) -> bool:
 
 
 def reconcile_dates(machine: str | None, visible: str | None) -> str | None:
-    """Prefer what the reader sees: the visible date wins unless it is more than a day away
-    from the machine date (then it is probably another article's date)."""
+    """Prefer what the reader sees when the machine date disagrees with it: the visible date
+    wins unless it is more than a day away (then it is probably another article's date). When
+    both say the same minute, the machine date is kept for its seconds."""
     if visible is None:
         return machine
     if machine is None or "T" not in machine:
         return visible if machine is None or machine == visible[:10] else machine
-    gap = abs(datetime.fromisoformat(machine) - datetime.fromisoformat(visible))
-    return visible if gap <= timedelta(days=1) else machine
+    seen, stated = datetime.fromisoformat(visible), datetime.fromisoformat(machine)
+    if stated.utcoffset() == seen.utcoffset() and stated.replace(second=0) == seen.replace(second=0):
+        return machine
+    return visible if abs(stated - seen) <= timedelta(days=1) else machine
+
+
+def visible_title(doc: Document, title: str) -> str:
+    """The ``<h1>`` a reader sees when it says the same words as the machine title (often the
+    headline without its punctuation), else the machine title."""
+    wanted = _words(title)
+    for node in doc.tree.css("h1")[:5]:
+        shown = " ".join(node.text(deep=True, separator=" ").split())
+        if shown != title and _words(shown) == wanted:
+            return shown
+    return title
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+_BYLINE_PLACES = (
+    "[rel=author], [itemprop=author], [class*=author], [class*=Author], [class*=penulis], [class*=reporter], "
+    "[class*=byline], [class*=writer], [class*=journalist], [class*=jurnalis], [id*=author], [id*=penulis]"
+)
+_BYLINE_LABEL = re.compile(
+    r"^(?:oleh|penulis|reporter|pewarta|wartawan|jurnalis|kontributor|laporan(?:\s+wartawan)?|by|"
+    r"written by|author)\b\s*[:\-]?\s*",
+    re.IGNORECASE,
+)
+_NOT_WRITER = re.compile(
+    r"^(?:editor|redaktur|penyunting|sumber|foto|fotografer|video|jurnalis|penulis|reporter|facebook|"
+    r"twitter|instagram|whatsapp|line|share|bagikan|follow|ikuti)\b\s*:?\s*$|^(?:editor|redaktur|"
+    r"penyunting|sumber|foto|fotografer)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"^[A-Z][\w.'’-]*(?:\s+[A-Za-z][\w.'’-]*){0,4}$")
+MAX_BYLINE_CHARS = 120
+
+
+def visible_authors(doc: Document) -> list[str]:
+    """Writer names from the first byline-like element (class or id naming an author, writer or
+    reporter): labels such as "Penulis:" removed, editors and a " - site" tail left out."""
+    for node in doc.tree.css(_BYLINE_PLACES)[:20]:
+        text = node.text(deep=True, separator=" ")
+        if not text.strip() or len(text) > MAX_BYLINE_CHARS * 3:
+            continue
+        names = []
+        for piece in re.split(r"\s*[|\n]\s*|\s{3,}", text.strip()):
+            piece = " ".join(piece.split())
+            if not piece or _NOT_WRITER.match(piece) or len(piece) > MAX_BYLINE_CHARS:
+                continue
+            piece = _BYLINE_LABEL.sub("", piece)
+            piece = re.split(r"\s+[-–—]\s+|\s*,\s*(?=[a-z])", piece)[0].strip(" ,:;")
+            if _NAME.match(piece) and not _NOT_WRITER.match(piece):
+                names.append(piece)
+        if names:
+            return names
+    return []
 
 
 def looks_like_article(doc: Document, body: list[str]) -> bool:
