@@ -73,6 +73,7 @@ class CrawlSettings(_Frozen):
     max_sitemap_urls: int = Field(default=50_000, ge=1)  # per sitemap file, as sitemaps.org caps it
     max_sitemap_bytes: int = Field(default=52_428_800, gt=0)  # uncompressed, per sitemap file
     max_sitemap_depth: int = Field(default=3, ge=0)  # sitemap index → sitemap nesting
+    warc_writers: int = Field(default=4, ge=1, le=64)  # WARC files written at once: fsyncs overlap
     robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
     proxy: str | None = None
     http2: bool = False

@@ -28,14 +28,16 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -43,7 +45,7 @@ from crawler.config import Config, Site
 from crawler.decode import page_from_exchange
 from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
 from crawler.errors import ConfigError, DecodeError, ExtractionError, ScopeViolation
-from crawler.extract import Extractor
+from crawler.extract import Continuation, Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Status
@@ -57,6 +59,10 @@ from crawler.warc.writer import WarcWriter
 
 log = logging.getLogger(__name__)
 
+# httpx/httpcore scan a pool's connections on every request, so one pool for many hosts gets
+# slow; hosts are spread over this many pools (bench/RESULTS.md "Crawl": 4 → 64 pools cut the
+# fetch's CPU per page by about a third with 50 hosts).
+CONNECTION_POOLS = 64
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -134,6 +140,15 @@ class CrawlSummary:
 
 
 @dataclass(frozen=True)
+class _Reading:
+    """An article page read on the CPU thread: extracted already when it is a single page."""
+
+    page: Page
+    continuation: Continuation
+    extracted: tuple[Article | None, str] | None = None  # (article, generation)
+
+
+@dataclass(frozen=True)
 class _Outcome:
     """How a fetched URL is settled: its ``done:<reason>`` and rows settled with it
     (the continuation pages of an article, recorded done when the article is)."""
@@ -169,7 +184,7 @@ class Crawl:
         self._transport = transport
         self._resolver = resolver
         self._faults = faults if faults is not None else FaultInjector.from_env()
-        self._shards = client_shards or max(1, min(8, config.crawl.concurrency // 8))
+        self._shards = client_shards or CONNECTION_POOLS
         self._install_signals = install_signal_handlers
         self._extractor = Extractor(self.sites)
         settings = config.crawl
@@ -181,11 +196,10 @@ class Crawl:
         self._signals = 0
         self._claimed_total = 0
         self._hit_max_pages = False
-        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-disk")
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
         # set in run()
         self._frontier: Frontier
-        self._writer: WarcWriter
+        self._warcs: _WarcLanes
         self._sink: JsonlSink
         self._fetcher: Fetcher
 
@@ -215,7 +229,6 @@ class Crawl:
             finally:
                 self._frontier.close()
         finally:
-            self._disk.shutdown(wait=True)
             self._cpu.shutdown(wait=True)
             lock.release()
 
@@ -230,15 +243,14 @@ class Crawl:
         warcs: list[Path] = []
         async with contextlib.AsyncExitStack() as stack:
             self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir))
-            self._writer = WarcWriter(
-                self.options.archive_dir, self.config.archive, warcinfo=self._warcinfo(),
-                faults=self._faults, on_file_closed=_index_closed_file,
+            self._warcs = _WarcLanes(
+                self.options.archive_dir, self.config, warcinfo=self._warcinfo(), faults=self._faults
             )
 
-            async def close_writer() -> None:
-                warcs.extend(await self._on_disk(self._writer.close))
+            async def close_warcs() -> None:
+                warcs.extend(await self._warcs.close())
 
-            stack.push_async_callback(close_writer)
+            stack.push_async_callback(close_warcs)
             self._fetcher = await stack.enter_async_context(Fetcher(
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
@@ -392,7 +404,7 @@ class Crawl:
         site = self._site(claimed.site)
         assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(claimed.url)
-        sources = [await self._archive(exchange) for exchange in result.exchanges]
+        sources = [await self._warcs.write_exchange(claimed.id, exchange) for exchange in result.exchanges]
         progress.fetched += 1
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
         try:
@@ -434,9 +446,10 @@ class Crawl:
             return _Outcome("not_found")
         if final.status >= 300:
             return _Outcome(f"http_{final.status}")
-        page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
         if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
-            return await self._article(claimed, site, page, progress)
+            reading = await self._on_cpu(self._read, final, source)
+            return await self._article(claimed, site, reading, progress)
+        page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
         await self._discover(claimed, site, page)
         return _Outcome(None)
 
@@ -498,24 +511,48 @@ class Crawl:
 
     # ------------------------------------------------------------ articles
 
-    async def _article(self, claimed: Claimed, site: Site, page: Page, progress: SiteProgress) -> _Outcome:
+    def _read(self, exchange: Exchange, source: Source) -> _Reading:
+        """Decode an article page and ask how to get the rest of it; a single-page article is
+        extracted in the same step (one hand-off to the CPU thread, not three)."""
+        page = page_from_exchange(exchange, source, self.config.crawl.max_decoded_bytes)
+        continuation = self._extractor.continuation(page)
+        if continuation.instead or continuation.also:
+            return _Reading(page, continuation)
+        article, generation = self._extract([page])
+        return _Reading(page, continuation, (article, generation))
+
+    async def _article(
+        self, claimed: Claimed, site: Site, reading: _Reading, progress: SiteProgress
+    ) -> _Outcome:
         attempted: list[NewUrl] = []
-        pages = await self._whole_article(claimed, site, page, attempted)
+        if reading.extracted is not None:
+            pages = [reading.page]
+            article, generation = reading.extracted
+        else:
+            pages = await self._whole_article(claimed, site, reading, attempted)
+            article, generation = await self._on_cpu(self._extract, pages)
         settled = tuple(attempted)
-        source = pages[0].source
-        article, generation = await self._on_cpu(self._extract, pages)
         outcome = "article" if article is not None else "non_article"
         fields = {"site": site.id, "extractor": generation, "outcome": outcome}
         if len(pages) > 1:
             fields["pages"] = " ".join(p.url for p in pages)
-        await self._on_disk(self._writer.write_metadata, source, pages[0].url, fields)
+        keep = article is not None and not self._before_since(article)
+        written = await self._warcs.run(
+            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, article if keep else None
+        )
         if article is None:
             return _Outcome("non_article", settled)
-        if self._before_since(article):
+        if not keep:
             return _Outcome("before_since", settled)
-        if await self._on_disk(self._sink.write, article):
-            progress.articles += 1
+        progress.articles += written
         return _Outcome(None, settled)
+
+    def _record_article(
+        self, writer: WarcWriter, source: Source, url: str, fields: dict[str, str], article: Article | None
+    ) -> bool:
+        """On a WARC lane's thread: the metadata record, then the article line (both fsynced)."""
+        writer.write_metadata(source, url, fields)
+        return article is not None and self._sink.write(article)
 
     def _extract(self, pages: Sequence[Page]) -> tuple[Article | None, str]:
         """The article of ``pages`` (joined when several) and the rules generation used."""
@@ -533,13 +570,13 @@ class Crawl:
             return False
 
     async def _whole_article(
-        self, claimed: Claimed, site: Site, page: Page, attempted: list[NewUrl]
+        self, claimed: Claimed, site: Site, reading: _Reading, attempted: list[NewUrl]
     ) -> list[Page]:
-        """The page, or the page(s) that hold the whole article (full view or next pages).
+        """The page(s) that hold the whole article: the full view, or this page and the next.
 
         Every continuation URL fetched is appended to ``attempted`` as a settled row.
         """
-        continuation = await self._on_cpu(self._extractor.continuation, page)
+        page, continuation = reading.page, reading.continuation
         if continuation.instead:
             whole = await self._fetch_follow_up(claimed, continuation.instead, attempted)
             return [whole] if whole is not None else [page]
@@ -563,7 +600,7 @@ class Crawl:
         if site is None or site.id != claimed.site or any(row.url == url for row in attempted):
             return None
         result = await self._fetcher.fetch(url)
-        sources = [await self._archive(exchange) for exchange in result.exchanges]
+        sources = [await self._warcs.write_exchange(claimed.id, exchange) for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         progress.fetched += 1
         row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
@@ -578,21 +615,13 @@ class Crawl:
 
     # ------------------------------------------------------------ archive and disk
 
-    async def _archive(self, exchange: Exchange) -> Source:
-        return await self._on_disk(self._writer.write_exchange, exchange)
-
     async def _archive_side_exchange(self, exchange: Exchange) -> None:
         """The fetcher's hook for robots.txt exchanges: archived like any other."""
-        await self._archive(exchange)
-
-    async def _on_disk(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._disk, lambda: function(*args, **kwargs))
+        await self._warcs.write_exchange(zlib.crc32(exchange.url.encode()), exchange)
 
     async def _on_cpu(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Parsing and extraction off the event loop, so pacing timers fire on time."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cpu, lambda: function(*args, **kwargs))
+        return await _in_thread(self._cpu, function, *args, **kwargs)
 
     # ------------------------------------------------------------ reporting
 
@@ -628,6 +657,65 @@ class Crawl:
             robots_unavailable=tuple(self._fetcher.robots.unavailable()),
             elapsed_s=time.monotonic() - started,
         )
+
+
+# ---------------------------------------------------------------- WARC writers
+
+
+class _WarcLanes:
+    """``crawl.warc_writers`` WARC writers, each on a thread of its own.
+
+    One writer on one thread serialises every page's compression and fsync; several let
+    them overlap (fsyncs of different files proceed in parallel). All records of one page go
+    to the same lane (chosen by the frontier row id), in order.
+    """
+
+    def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector):
+        count = config.crawl.warc_writers
+        machine = socket.gethostname()
+        self._lanes = [
+            (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
+                WarcWriter(
+                    directory, config.archive, warcinfo=warcinfo, faults=faults,
+                    on_file_closed=_index_closed_file,
+                    host=f"{machine}.{number}" if count > 1 else None,
+                ),
+            )
+            for number in range(count)
+        ]
+
+    def _lane(self, key: int) -> tuple[ThreadPoolExecutor, WarcWriter]:
+        return self._lanes[key % len(self._lanes)]
+
+    async def write_exchange(self, key: int, exchange: Exchange) -> Source:
+        """Archive ``exchange`` (fsynced when this returns); where its main record is."""
+        thread, writer = self._lane(key)
+        return await _in_thread(thread, writer.write_exchange, exchange)
+
+    async def run(self, key: int, function: Callable[Concatenate[WarcWriter, P], T], *args: P.args,
+                  **kwargs: P.kwargs) -> T:
+        """``function(writer, ...)`` on the lane's thread, in order with its other writes."""
+        thread, writer = self._lane(key)
+        return await _in_thread(thread, function, writer, *args, **kwargs)
+
+    async def close(self) -> list[Path]:
+        """Close every writer (renaming its ``.open`` file) and stop the threads."""
+        closed: list[Path] = []
+        try:
+            for thread, writer in self._lanes:
+                closed += await _in_thread(thread, writer.close)
+        finally:
+            for thread, _ in self._lanes:
+                thread.shutdown(wait=True)
+        return sorted(closed)
+
+
+async def _in_thread(
+    thread: ThreadPoolExecutor, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(thread, lambda: function(*args, **kwargs))
 
 
 # ---------------------------------------------------------------- helpers

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +66,7 @@ class JsonlSink:
         self.duplicates = 0
         self._handle = handle
         self._keys = keys
+        self._lock = threading.Lock()  # WARC lane threads write articles concurrently
 
     @classmethod
     def open(cls, archive_dir: str | Path) -> JsonlSink:
@@ -79,19 +81,20 @@ class JsonlSink:
         return cls(path, handle, keys, torn)
 
     def write(self, article: Article) -> bool:
-        """Write one article (whole line, fsynced); False when it is a duplicate."""
+        """Write one article (whole line, fsynced); False when it is a duplicate. Thread-safe."""
         data = article.to_dict()
         key = dedup_key(data)
-        if key in self._keys:
-            self.duplicates += 1
-            return False
         line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
-        self._handle.write(line)
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._keys.add(key)
-        self.written += 1
-        return True
+        with self._lock:
+            if key in self._keys:
+                self.duplicates += 1
+                return False
+            self._handle.write(line)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._keys.add(key)
+            self.written += 1
+            return True
 
     def close(self) -> None:
         self._handle.close()

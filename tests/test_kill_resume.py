@@ -47,7 +47,7 @@ def _command(world: World, archive: Path) -> list[str]:
     config = archive.parent / f"{archive.name}.yaml"
     if not config.exists():
         text = portal_config(world.portal, world.server, archive, interval_s=0.05, concurrency=6,
-                             rollover_bytes=300_000)  # several files, so kills land around rotations
+                             rollover_bytes=120_000)  # several files, so kills land around rotations
         config.write_text(text)
     return [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config), "--archive", str(archive)]
 

@@ -28,7 +28,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -95,7 +95,7 @@ class Hit:
     """One request as the server saw it."""
 
     at: float  # time.monotonic() when the request line was read
-    host: str
+    host: str  # host[:port] as requested
     url: str
     status: int
     connection: int
@@ -113,12 +113,22 @@ REASONS = {
 class PortalServer:
     """An HTTP/1.1 server (keep-alive) on 127.0.0.1:0 that answers proxy-form requests."""
 
-    def __init__(self, routes: Mapping[str, Response] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, Response] | None = None,
+        host: str = "127.0.0.1",
+        *,
+        dynamic: Callable[[str], Response | None] | None = None,
+        listeners: int = 1,
+    ) -> None:
         self.routes: dict[str, Response] = dict(routes or {})
+        self.dynamic = dynamic
         self.faults: dict[str, Fault] = {}
         self.log: list[Hit] = []
         self.host = host
         self.port = 0
+        self.ports: list[int] = []  # one per listener; ``port`` is the first
+        self._listeners = listeners
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,15 +178,18 @@ class PortalServer:
 
     async def _main(self) -> None:
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = server.sockets[0].getsockname()[1]
+        servers = [await asyncio.start_server(self._serve, self.host, 0) for _ in range(self._listeners)]
+        self.ports = [server.sockets[0].getsockname()[1] for server in servers]
+        self.port = self.ports[0]
         self._ready.set()
         await self._stopping.wait()
-        server.close()
+        for server in servers:
+            server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await server.wait_closed()
+        for server in servers:
+            await server.wait_closed()
 
     # -------------------------------------------------- routes and faults
 
@@ -227,7 +240,7 @@ class PortalServer:
             await asyncio.sleep(fault.latency_s)
         response = self._respond(url, fault, count)
         with self._lock:
-            self.log.append(Hit(at, urlsplit(url).hostname or "", url, response.status, connection))
+            self.log.append(Hit(at, urlsplit(url).netloc, url, response.status, connection))
         return response
 
     def _respond(self, url: str, fault: Fault | None, count: int) -> Response:
@@ -239,8 +252,14 @@ class PortalServer:
                 headers += (("Retry-After", fault.retry_after),)
             return Response(fault.fail_status, b"<h1>try again later</h1>", headers)
         found = self.routes.get(url)
+        if found is None and self.dynamic is not None:
+            found = self.dynamic(url)
         if found is not None:
             return found
+        if url == CONTROL_LOG_URL:
+            with self._lock:
+                rows = [[hit.at, hit.host, hit.url, hit.status] for hit in self.log if hit.url != url]
+            return Response(200, json.dumps(rows).encode(), (("Content-Type", "application/json"),))
         if urlsplit(url).path == "/robots.txt":
             return Response(404, b"", _TEXT_TYPE)
         return Response(404, b"<h1>not found</h1>")
@@ -536,20 +555,66 @@ def interval_violations(log: Iterable[Hit], min_gap_s: float, *, tolerance_s: fl
 # ---------------------------------------------------------------- as a process (benchmarks)
 
 
-def bench_routes(
-    hosts: int, pages_per_host: int, page_bytes: int, root: Path = FIXTURES
-) -> dict[str, Response]:
-    """``hosts`` hosts × ``pages_per_host`` article pages of about ``page_bytes`` (a fixture, padded)."""
-    base = next(page for page in fixture_pages(root, ["kompas"]) if page.article is not None).body
-    padding = b"<!-- " + b"x" * max(0, page_bytes - len(base) - 9) + b" -->"
-    body = base.replace(b"</body>", padding + b"</body>", 1)
-    routes: dict[str, Response] = {}
-    for h in range(hosts):
-        host = f"portal{h:02d}.kompas.com"
-        for n in range(pages_per_host):
-            routes[f"http://{host}/read/2016/02/23/{n:08d}/bench-{n}"] = Response(200, body)
-        routes[f"http://{host}/robots.txt"] = Response(200, b"User-agent: *\nAllow: /\n", _TEXT_TYPE)
-    return routes
+CONTROL_LOG_URL = "http://portal.control/log"
+
+
+@dataclass(frozen=True)
+class BenchPortal:
+    """Article pages of about ``page_bytes`` (a real kompas fixture article, padded, each page
+    unique) on each of ``hosts`` (netlocs: names reached through the proxy, or
+    ``127.0.0.1:<port>`` listeners reached directly), with a sitemap and robots.txt per host.
+
+    Pages are made on request, so a 100,000-page portal costs no memory.
+    """
+
+    hosts: tuple[str, ...]
+    pages_per_host: int
+    page_bytes: int
+
+    def base(self) -> bytes:
+        articles = sorted(
+            (page.body for page in fixture_pages(FIXTURES, ["kompas"]) if page.article is not None), key=len
+        )
+        fitting = [body for body in articles if len(body) <= self.page_bytes]
+        return fitting[-1] if fitting else articles[0]
+
+    def article_urls(self) -> list[str]:
+        return [self.article_url(host, n) for host in self.hosts for n in range(self.pages_per_host)]
+
+    @staticmethod
+    def article_url(host: str, number: int) -> str:
+        return f"http://{host}/read/2016/02/23/{number:08d}/bench-{number}"
+
+    def sitemaps(self) -> list[str]:
+        return [f"http://{host}/sitemap.xml" for host in self.hosts]
+
+    def responder(self) -> Callable[[str], Response | None]:
+        base = self.base()
+        pad = max(0, self.page_bytes - len(base) - 40)
+        head, _, tail = base.partition(b"</body>")
+        known = set(self.hosts)
+        page = re.compile(r"^/read/2016/02/23/(\d{8})/bench-\d+$")
+
+        def respond(url: str) -> Response | None:
+            parts = urlsplit(url)
+            if parts.netloc not in known:
+                return None
+            if parts.path == "/robots.txt":
+                return Response(200, b"User-agent: *\nAllow: /\n", _TEXT_TYPE)
+            if parts.path == "/sitemap.xml":
+                urls = "".join(
+                    f"<url><loc>{self.article_url(parts.netloc, n)}</loc></url>"
+                    for n in range(self.pages_per_host)
+                )
+                xml = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+                return Response(200, xml.encode(), _XML_TYPE)
+            found = page.match(parts.path)
+            if found is None or int(found[1]) >= self.pages_per_host:
+                return None
+            marker = f"<!-- {url} -->".encode()  # every page unique: no revisit records
+            return Response(200, head + marker + b"<!--" + b"x" * pad + b"--></body>" + tail)
+
+        return respond
 
 
 def main() -> None:
@@ -557,9 +622,16 @@ def main() -> None:
     parser.add_argument("--bench-hosts", type=int, default=50)
     parser.add_argument("--pages-per-host", type=int, default=40)
     parser.add_argument("--page-bytes", type=int, default=100_000)
+    parser.add_argument("--direct", action="store_true",
+                        help="one listener per host (127.0.0.1:<port>) instead of names behind the proxy")
     args = parser.parse_args()
-    server = PortalServer(bench_routes(args.bench_hosts, args.pages_per_host, args.page_bytes)).start()
-    print(server.port, flush=True)
+    server = PortalServer(listeners=args.bench_hosts if args.direct else 1).start()
+    if args.direct:
+        hosts = tuple(f"127.0.0.1:{port}" for port in server.ports)
+    else:
+        hosts = tuple(f"portal{n:02d}.kompas.com" for n in range(args.bench_hosts))
+    server.dynamic = BenchPortal(hosts, args.pages_per_host, args.page_bytes).responder()
+    print(json.dumps({"port": server.port, "hosts": hosts}), flush=True)
     try:
         threading.Event().wait()
     finally:
