@@ -236,13 +236,14 @@ class Fetcher:
             max_concurrency=cap or self._settings.max_concurrency_per_host,
         )
 
-    def _check_pause(self, key: str) -> None:
+    def _check_pause(self, key: str, url: str) -> None:
         """Defer instead of holding a worker when ``key`` cannot be asked for a long while
         (a long Retry-After, or a huge robots.txt Crawl-delay)."""
         remaining = self._politeness.ready_in(key)
         if remaining > self._settings.retry.retry_after_max_s:
             error = HttpStatusError(
-                f"{key} may not be asked for {remaining:.0f} s (Retry-After or Crawl-delay)", reason="paused"
+                f"{url}: {key} may not be asked for {remaining:.0f} s (Retry-After or Crawl-delay)",
+                reason="paused",
             )
             raise Deferral(error, self._clock.time() + remaining)
 
@@ -253,7 +254,7 @@ class Fetcher:
         try:
             async for attempt in retrying(policy, self._clock.sleep):
                 with attempt:
-                    self._check_pause(key)
+                    self._check_pause(key, url)
                     exchange = await self._attempt(url, key, rule, self._settings.max_body_bytes)
                     self._raise_for_retry(exchange, key, rule)
                     return exchange
