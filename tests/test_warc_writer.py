@@ -312,3 +312,24 @@ def test_gzip_levels_all_write_standard_members(tmp_path: Path) -> None:
         data = files[0].read_bytes()
         assert gzip.decompress(data).count(b"WARC/1.1\r\n") == 3
         assert read_record_at(files[0], source.offset or 0).rec_type == "response"
+
+
+def test_scan_payloads_rebuilds_revisit_detection_from_closed_files(tmp_path: Path) -> None:
+    from crawler.warc.payloads import scan_payloads
+
+    body = b"<html>archived by an earlier run</html>"
+    with _writer(tmp_path) as writer:
+        first = writer.write_exchange(wf.exchange("https://x.test/a", body))
+        writer.write_exchange(wf.exchange("https://x.test/cut", b"<html>cut", truncated="length"))
+    known = scan_payloads(tmp_path)
+    assert set(known) == {wf.sha1_digest(body)}
+    shared: dict[str, object] = dict(known)
+    lane_two = tmp_path / "lane2"
+    with _writer(tmp_path, known_payloads=shared) as one, _writer(lane_two, known_payloads=shared) as two:
+        again = one.write_exchange(wf.exchange("https://x.test/b", body))
+        fresh = b"<html>new in lane one</html>"
+        one.write_exchange(wf.exchange("https://x.test/c", fresh))
+        shared_hit = two.write_exchange(wf.exchange("https://x.test/d", fresh))
+        files = one.close() + two.close()
+    assert read_record_at(files[0], again.offset or 0).header("WARC-Refers-To") == first.record_id
+    assert read_record_at(files[1], shared_hit.offset or 0).rec_type == "revisit", "lanes share payloads"

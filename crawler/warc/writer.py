@@ -20,7 +20,7 @@ import errno
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,9 +62,10 @@ class WarcWriter:
 
     ``known_payloads`` maps payload digests already archived (e.g. by an earlier run, see
     ``crawler.warc.payloads.scan_payloads``) to their first capture, so revisit detection
-    survives a restart. ``on_file_closed`` is called with each finished file (the crawl
-    indexes it). ``host`` goes into file names (default: this machine's name). ``wrap_stream``
-    (wraps the file object bytes go through) and ``clock`` are test hooks.
+    survives a restart; it is used by reference, so writers given one dict share it.
+    ``on_file_closed`` is called with each finished file (the crawl indexes it). ``host`` goes
+    into file names (default: this machine's name). ``wrap_stream`` (wraps the file object
+    bytes go through) and ``clock`` are test hooks.
     """
 
     def __init__(
@@ -74,7 +75,7 @@ class WarcWriter:
         *,
         warcinfo: Mapping[str, str],
         faults: FaultInjector | None = None,
-        known_payloads: Mapping[str, PayloadOrigin] | None = None,
+        known_payloads: MutableMapping[str, PayloadOrigin] | None = None,
         on_file_closed: Callable[[Path], None] | None = None,
         host: str | None = None,
         wrap_stream: StreamWrapper | None = None,
@@ -84,7 +85,8 @@ class WarcWriter:
         self._settings = settings
         self._warcinfo = dict(warcinfo)
         self._faults = faults if faults is not None else FaultInjector.from_env()
-        self._payloads: dict[str, PayloadOrigin] = dict(known_payloads or {})
+        # Used by reference: writers given the same dict (the crawl's lanes) share what they archived.
+        self._payloads = known_payloads if known_payloads is not None else {}
         self._on_file_closed = on_file_closed
         self._host = host
         self._wrap_stream = wrap_stream
