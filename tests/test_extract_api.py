@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -339,3 +340,28 @@ def test_charset_order(body: bytes, content_type: str | None, text: str, source:
     assert text in decoded.text
     assert decoded.source == source
     assert "\x00" not in decoded.text
+
+
+def test_continuation_extract_generation_parse_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # crawler.extract the attribute is the extract() function; the module is in sys.modules
+    extract_module = sys.modules["crawler.extract"]
+    parses: list[str] = []
+    original = extract_module.dom.parse
+
+    def counting(content: str | bytes, url: str) -> Any:
+        parses.append(url)
+        return original(content, url)
+
+    monkeypatch.setattr(extract_module.dom, "parse", counting)
+    extractor = Extractor([_paged(next="a.next")])
+    page = _page(ARTICLE, f"<h1 class='judul'>Judul</h1><div class='isi'>{PROSE}</div>")
+    assert extractor.continuation(page) == Continuation()
+    first = extractor.extract(page)
+    assert extractor.generation(page) == "contoh/2020"
+    assert len(parses) == 1
+    # extraction modified that parse: extracting the page again parses it afresh, same result
+    assert extractor.extract(page) == first
+    assert len(parses) == 2
+    other = _page(ARTICLE, f"<div class='isi'>{PROSE}</div>")
+    assert extractor.generation(other) == "contoh/2020"
+    assert len(parses) == 3

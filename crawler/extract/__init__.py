@@ -58,6 +58,16 @@ class Continuation:
     also: tuple[str, ...] = ()
 
 
+@dataclass
+class _Recent:
+    """The last page this Extractor parsed: its Document while still unmodified (continuation
+    and generation read it; extraction takes it and modifies it) and its generation labels."""
+
+    page: Page
+    doc: dom.Document | None
+    labels: dict[str | None, str]
+
+
 @dataclass(frozen=True)
 class _Prepared:
     doc: dom.Document
@@ -66,7 +76,12 @@ class _Prepared:
 
 
 class Extractor:
-    """Extracts articles with the rules of the given sites (default: every built-in site)."""
+    """Extracts articles with the rules of the given sites (default: every built-in site).
+
+    ``continuation``, ``extract`` and ``generation`` called one after the other for the same
+    ``Page`` object parse it once (the Extractor keeps the last page's parse), so an Extractor
+    is not to be shared between threads; use one per thread or process.
+    """
 
     def __init__(self, sites: Sequence[Site] | None = None, *, site_rules: bool = True) -> None:
         from crawler.config import default_config
@@ -75,6 +90,7 @@ class Extractor:
         self._rules = tuple(SiteRules.build(site) for site in chosen) if site_rules else ()
         self._by_id = {rules.site.id: rules for rules in self._rules}
         # Longest domain first, so a subsite profile wins over its parent's.
+        self._recent: _Recent | None = None
         self._by_domain = sorted(
             ((domain.lower().lstrip("."), rules) for rules in self._rules for domain in rules.site.domains),
             key=lambda item: len(item[0]),
@@ -143,9 +159,33 @@ class Extractor:
             p.search(page.effective_url) or p.search(page.url) for p in rules.article_urls
         ):
             return None
-        doc = _parse(page)
+        doc = self._document(page, consume=True)
         generation = rules.choose(doc, page.fetched) if rules else None
+        self._remember(page, site, rules, generation)
         return _Prepared(doc, rules, generation)
+
+    def _document(self, page: Page, *, consume: bool) -> dom.Document:
+        """The page's parse: the kept one when it is the last page's and still unmodified."""
+        recent = self._recent
+        if recent is not None and recent.page is page and recent.doc is not None:
+            doc = recent.doc
+            if consume:
+                recent.doc = None
+            return doc
+        doc = _parse(page)
+        if recent is not None and recent.page is page:
+            recent.doc = None if consume else doc
+        else:
+            self._recent = _Recent(page, None if consume else doc, {})
+        return doc
+
+    def _remember(
+        self, page: Page, site: str | None, rules: SiteRules | None, generation: CompiledGeneration | None
+    ) -> str:
+        label = _label(rules, generation)
+        if self._recent is not None and self._recent.page is page:
+            self._recent.labels[site] = label
+        return label
 
     def _article(self, page: Page, prepared: _Prepared) -> Article | None:
         doc, rules, generation = prepared.doc, prepared.rules, prepared.generation
@@ -230,7 +270,7 @@ class Extractor:
         return Continuation(also=(next_url,)) if next_url else Continuation()
 
     def _next_page(self, page: Page, selector: str) -> str | None:
-        doc = _parse(page)
+        doc = self._document(page, consume=False)
         for node in doc.tree.css(selector):
             href = (node.attributes.get("href") or "").strip()
             if href and not href.startswith(("#", "javascript:")):
@@ -245,12 +285,20 @@ class Extractor:
         rules = self._rules_for(page, site)
         if rules is None:
             return "generic"
+        recent = self._recent
+        if recent is not None and recent.page is page and site in recent.labels:
+            return recent.labels[site]
         try:
-            doc = _parse(page)
+            doc = self._document(page, consume=False)
         except ExtractionError:
             return f"{rules.site.id}/generic"
-        generation = rules.choose(doc, page.fetched)
-        return f"{rules.site.id}/{generation.spec.id}" if generation else f"{rules.site.id}/generic"
+        return self._remember(page, site, rules, rules.choose(doc, page.fetched))
+
+
+def _label(rules: SiteRules | None, generation: CompiledGeneration | None) -> str:
+    if rules is None:
+        return "generic"
+    return f"{rules.site.id}/{generation.spec.id}" if generation else f"{rules.site.id}/generic"
 
 
 def _is_empty(body: bytes) -> bool:
