@@ -41,7 +41,8 @@ def test_recover_trims_a_torn_tail_and_lists_the_urls_to_fetch_again(tmp_path: P
     data = GOOD.read_bytes()
     torn = tmp_path / "test-20261121100000000-00000-testhost.warc.gz.open"
     offsets = wf.member_offsets(data)
-    torn.write_bytes(data[: offsets[-2] + (offsets[-1] - offsets[-2]) * 2 // 3])  # the 404 page's request member is gone, its response cut
+    # the 404 page's request member is gone, its response cut two thirds in
+    torn.write_bytes(data[: offsets[-2] + (offsets[-1] - offsets[-2]) * 2 // 3])
     done = _crawler("recover", str(torn))
     assert done.returncode == 0, done.stderr
     final = tmp_path / "test-20261121100000000-00000-testhost.warc.gz"
