@@ -86,8 +86,11 @@ class Extractor:
     def __init__(self, sites: Sequence[Site] | None = None, *, site_rules: bool = True) -> None:
         from crawler.config import default_config
 
-        chosen = default_config().sites if sites is None else tuple(sites)
-        self._rules = tuple(SiteRules.build(site) for site in chosen) if site_rules else ()
+        if not site_rules:
+            chosen: tuple[Site, ...] = ()
+        else:
+            chosen = default_config().sites if sites is None else tuple(sites)
+        self._rules = tuple(SiteRules.build(site) for site in chosen)
         self._by_id = {rules.site.id: rules for rules in self._rules}
         # Longest domain first, so a subsite profile wins over its parent's.
         self._recent: _Recent | None = None
