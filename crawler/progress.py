@@ -3,7 +3,6 @@ and the summary at the end."""
 
 from __future__ import annotations
 
-import logging
 import time
 from types import TracebackType
 from typing import TextIO
@@ -14,8 +13,6 @@ from rich.table import Table
 
 from crawler.frontier import Status
 from crawler.pipeline import CrawlSummary, SiteProgress
-
-log = logging.getLogger("crawler.crawl")
 
 PLAIN_EVERY_S = 10.0
 LIVE_REFRESH_PER_S = 4
@@ -68,7 +65,7 @@ class CrawlView:
             self._live = None
         else:
             for site_id, p in sorted(self._progress.items()):
-                log.warning(_plain_line(site_id, p))
+                self._plain(_plain_line(site_id, p))
 
     def update(self, site_id: str, progress: SiteProgress) -> None:
         """The pipeline's progress callback."""
@@ -79,13 +76,17 @@ class CrawlView:
         now = time.monotonic()
         if now - self._last_line.get(site_id, 0.0) >= PLAIN_EVERY_S:
             self._last_line[site_id] = now
-            log.warning(_plain_line(site_id, progress))
+            self._plain(_plain_line(site_id, progress))
+
+    def _plain(self, line: str) -> None:
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
+        self.console.print(stamped, markup=False, highlight=False, soft_wrap=True)
 
     def print_summary(self, summary: CrawlSummary) -> None:
         """The end-of-run summary: per-site states, reasons, outputs and why the run ended."""
         self.console.print(summary_table(summary))
         for line in summary_lines(summary):
-            self.console.print(line, markup=False, highlight=False)
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def summary_table(summary: CrawlSummary) -> Table:
