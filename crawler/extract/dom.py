@@ -146,13 +146,13 @@ def parse(content: str | bytes, url: str) -> Document:
     check_size(content, url)
     tree = LexborHTMLParser(content)
     doc = Document(url=url, tree=tree)
-    for node in tree.css("meta[content], link[rel][href], script[type]"):
+    for node in tree.css('meta[content], link[rel][href], script[type*="ld+json" i]'):
         tag = node.tag
         if tag == "meta":
             _add_meta(doc, node.attributes)
         elif tag == "link":
             _add_link(doc, node.attributes)
-        elif "ld+json" in (node.attributes.get("type") or "").lower():
+        else:
             _add_jsonld(doc, node)
     return doc
 
