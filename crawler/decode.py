@@ -174,8 +174,13 @@ def _unbrotli(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:
                 continue
             fed = True
             yield decompressor.process(chunk, output_buffer_limit=PIECE_BYTES)
-            while not decompressor.can_accept_more_data():
-                yield decompressor.process(b"", output_buffer_limit=PIECE_BYTES)
+            # Output can still be held back once all input is taken in (can_accept_more_data()
+            # is True then): drain until the stream ends or the decoder asks for more input.
+            while not decompressor.is_finished():
+                piece = decompressor.process(b"", output_buffer_limit=PIECE_BYTES)
+                if not piece and decompressor.can_accept_more_data():
+                    break
+                yield piece
     except brotli.error as exc:
         raise BadEncoding(f"{where}: declared br but the bytes are not brotli: {exc}") from exc
     if fed and not decompressor.is_finished():
