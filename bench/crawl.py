@@ -267,7 +267,7 @@ def politeness(args: argparse.Namespace, work: Path) -> list[str]:
 
 def memory(args: argparse.Namespace, work: Path) -> list[str]:
     hosts, per_host = 50, args.memory_urls // 50
-    server, portal = start_server(hosts, per_host, 0)  # the smallest fixture article, unpadded
+    server, portal = start_server(hosts, per_host, 20_000)  # an 18.8 KB fixture article, unpadded
     try:
         archive = work / "memory"
         config = work / "memory.json"

@@ -32,7 +32,7 @@ import socket
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -326,17 +326,27 @@ class Crawl:
             return url
 
     @contextlib.contextmanager
-    def _signal_handlers(self) -> Any:
+    def _signal_handlers(self) -> Iterator[None]:
+        """SIGINT/SIGTERM: the first stops taking work, the second stops at once; after that
+        the default handlers are back, so a third one interrupts even a stuck close."""
         if not self._install_signals:
             yield
             return
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self.request_stop)
+        handled = (signal.SIGINT, signal.SIGTERM)
+
+        def on_signal() -> None:
+            self.request_stop()
+            if self._signals >= 2:
+                for signum in handled:
+                    loop.remove_signal_handler(signum)
+
+        for signum in handled:
+            loop.add_signal_handler(signum, on_signal)
         try:
             yield
         finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in handled:
                 loop.remove_signal_handler(signum)
 
     # ------------------------------------------------------------ dispatching

@@ -196,6 +196,11 @@ class PortalServer:
     def fault(self, url: str, fault: Fault) -> None:
         self.faults[url] = fault
 
+    def arrived(self) -> set[str]:
+        """URLs requested so far, counted on arrival (``log`` records a hit when answered)."""
+        with self._lock:
+            return set(self._counts)
+
     def hits(self, url: str | None = None, host: str | None = None) -> list[Hit]:
         with self._lock:
             return [
@@ -572,11 +577,19 @@ class BenchPortal:
     page_bytes: int
 
     def base(self) -> bytes:
-        articles = sorted(
-            (page.body for page in fixture_pages(FIXTURES, ["kompas"]) if page.article is not None), key=len
+        """The largest single-page kompas fixture article not above ``page_bytes`` (else the smallest)."""
+        from crawler.config import builtin_site
+        from crawler.extract import Continuation, Extractor
+        from crawler.models import Page
+
+        extractor = Extractor([builtin_site("kompas")])
+        single = sorted(
+            (page.body for page in fixture_pages(FIXTURES, ["kompas"]) if page.article is not None
+             and extractor.continuation(Page(url=page.url, body=page.body)) == Continuation()),
+            key=len,
         )
-        fitting = [body for body in articles if len(body) <= self.page_bytes]
-        return fitting[-1] if fitting else articles[0]
+        fitting = [body for body in single if len(body) <= self.page_bytes]
+        return fitting[-1] if fitting else single[0]
 
     def article_urls(self) -> list[str]:
         return [self.article_url(host, n) for host in self.hosts for n in range(self.pages_per_host)]
