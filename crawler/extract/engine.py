@@ -244,8 +244,10 @@ def _url(doc: Document, candidates: Sequence[str]) -> str | None:
     value = specs.first(doc, candidates)
     if not value:
         return None
+    if value.startswith(("http://", "https://")) and " " not in value:
+        return value
     absolute = doc.absolute(value)
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    return absolute if absolute[:8].lower().startswith(("http://", "https://")) else None
 
 
 def body_of(doc: Document, generation: CompiledGeneration | None, title: str | None) -> list[str] | None:
