@@ -196,15 +196,15 @@ def pages_per_second(
     repeats: int,
     before: dict[str, Callable[[], None]],
 ) -> dict[str, float]:
-    """Pages per CPU second of one process. Every page is extracted ``repeats`` times by each
-    extractor, the extractors taking turns page by page, and its fastest CPU time counts: CPU
-    time leaves out the time the process waits while others run, the minimum filters out
-    cache and frequency noise (timeit's advice), and taking turns exposes all extractors to
-    the same load."""
+    """Pages per CPU second of one process. In each of ``repeats`` rounds every extractor runs
+    over all pages back to back (as in a real replay: its code and data stay in the CPU
+    caches); a page's least CPU time over the rounds counts. CPU time leaves out the time the
+    process waits while others run; the minimum filters out cache and frequency noise (timeit's
+    advice); rounds expose all extractors to the same load."""
     best = {name: [float("inf")] * len(cases) for name in runners}
     for _ in range(repeats):
-        for index, case in enumerate(cases):
-            for name, run in runners.items():
+        for name, run in runners.items():
+            for index, case in enumerate(cases):
                 if name in before:
                     before[name]()
                 started = time.process_time()
