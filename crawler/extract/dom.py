@@ -200,8 +200,11 @@ def _loads_tolerant(raw: str) -> list[Any]:
     return []
 
 
+_DECODER = json.JSONDecoder(strict=False)  # stateless: safe to share
+
+
 def _raw_decode_all(text: str) -> list[Any]:
-    decoder = json.JSONDecoder(strict=False)
+    decoder = _DECODER
     values: list[Any] = []
     position = 0
     while position < len(text):
