@@ -365,3 +365,17 @@ def test_continuation_extract_generation_parse_a_page_once(monkeypatch: pytest.M
     other = _page(ARTICLE, f"<div class='isi'>{PROSE}</div>")
     assert extractor.generation(other) == "contoh/2020"
     assert len(parses) == 3
+
+
+def test_a_failing_site_hook_is_an_extraction_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import crawler.extract.engine as engine
+
+    def broken(article: Any, page: Any, tree: Any) -> Any:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(engine, "_load_hook", lambda site_id: broken)
+    extractor = Extractor([_site()])
+    with pytest.raises(ExtractionError) as caught:
+        extractor.extract(_page(ARTICLE, f"<div class='isi'>{PROSE}</div>"))
+    assert caught.value.reason == "site_hook"
+    assert "crawler/sites/contoh.py" in str(caught.value)

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from crawler.errors import ExtractionError
 from crawler.extract import dom, generic
 from crawler.extract.charset import choose_encoding, decode_html
-from crawler.extract.engine import CompiledGeneration, SiteRules, body_of, extract_fields
+from crawler.extract.engine import CompiledGeneration, Hook, SiteRules, body_of, extract_fields
 from crawler.models import Article, Page
 
 if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
@@ -223,7 +223,7 @@ class Extractor:
             source=page.source,
         )
         if rules is not None and rules.hook is not None:
-            article = rules.hook(article, page, doc.tree)
+            article = _run_hook(rules.hook, rules.site.id, article, page, doc)
         return article
 
     def extract_joined(self, pages: Sequence[Page], site: str | None = None) -> Article | None:
@@ -296,6 +296,18 @@ class Extractor:
         except ExtractionError:
             return f"{rules.site.id}/generic"
         return self._remember(page, site, rules, rules.choose(doc, page.fetched))
+
+
+def _run_hook(hook: Hook, site_id: str, article: Article, page: Page, doc: dom.Document) -> Article:
+    """The site's code hook; a failure in it becomes an ExtractionError naming the hook (a
+    plug-in boundary: the page is reported, the run goes on)."""
+    try:
+        return hook(article, page, doc.tree)
+    except Exception as exc:  # any bug in site code is reported with the page, not raised raw
+        raise ExtractionError(
+            f"{page.url}: crawler/sites/{site_id}.py postprocess failed: {exc!r}; fix the hook",
+            reason="site_hook",
+        ) from exc
 
 
 def _label(rules: SiteRules | None, generation: CompiledGeneration | None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from crawler.models import Article, Page
 
 if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
     from crawler.config import Site
-
-log = logging.getLogger(__name__)
 
 Hook = Callable[[Article, Page, LexborHTMLParser], Article]
 
@@ -71,9 +68,6 @@ class SiteRules:
             article_urls=tuple(re.compile(p) for p in site.article_urls),
             hook=_load_hook(site.id),
         )
-
-    def owns(self, host: str) -> bool:
-        return any(host == d or host.endswith("." + d) for d in self.site.domains)
 
     def choose(self, doc: Document, fetched: datetime | None) -> CompiledGeneration | None:
         """The generation for this page (fundus rule): those still valid on the capture date
