@@ -368,7 +368,7 @@ def test_continuation_extract_generation_parse_a_page_once(monkeypatch: pytest.M
 
 
 def test_a_failing_site_hook_is_an_extraction_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import crawler.extract.engine as engine
+    engine = sys.modules["crawler.extract.engine"]
 
     def broken(article: Any, page: Any, tree: Any) -> Any:
         raise KeyError("boom")
