@@ -58,6 +58,8 @@ class Kind(StrEnum):
 
 
 TERMINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
+# Pages that change (listings, feeds, sitemaps, seeds): fetched again in each new round.
+REFRESHED = (Kind.SEED, Kind.LISTING, Kind.FEED, Kind.SITEMAP)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,6 +79,7 @@ CREATE TABLE IF NOT EXISTS urls (
     extra TEXT,
     warc TEXT,
     warc_offset INTEGER,
+    round INTEGER NOT NULL DEFAULT 0,
     added_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -132,6 +135,9 @@ class Row:
     next_attempt_at: float
     depth: int
     discovered_from: str | None
+
+
+_REFRESHED_SQL = ", ".join(repr(kind.value) for kind in REFRESHED)
 
 
 def state_dir(archive_dir: str | Path) -> Path:
@@ -195,6 +201,7 @@ class Frontier:
         self._db = connection
         self.path = path
         self._cursor_host = ""
+        self.round = int(self._meta("round") or "0")
 
     # ------------------------------------------------------------ opening
 
@@ -239,13 +246,14 @@ class Frontier:
             return self._insert(urls, now)
 
     def _insert(self, urls: Iterable[NewUrl], now: float | None) -> int:
+        """Insert new rows; a listing/feed/sitemap/seed settled in an earlier round is queued
+        again (articles never are: a done article is never fetched twice)."""
         stamp = time.time() if now is None else now
         rows = [
             (
                 new.url, new.site, (new.host or pace_key(new.url)), new.kind.value, new.depth,
                 new.discovered_from, json.dumps(dict(new.extra)) if new.extra else None,
-                new.status.value, new.reason,
-                stamp, stamp,
+                new.status.value, new.reason, self.round, stamp, stamp,
             )
             for new in urls
         ]
@@ -253,11 +261,44 @@ class Frontier:
             return 0
         before = self._db.total_changes
         self._db.executemany(
-            "INSERT OR IGNORE INTO urls (url, site, host, kind, depth, discovered_from, extra,"
-            " status, reason, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO urls (url, site, host, kind, depth, discovered_from, extra, status, reason,"
+            " round, added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (url) DO UPDATE SET status = 'todo', reason = NULL, next_attempt_at = 0,"
+            " round = excluded.round, depth = excluded.depth, extra = excluded.extra,"
+            " discovered_from = excluded.discovered_from, updated_at = excluded.updated_at"
+            f" WHERE urls.round < excluded.round AND urls.kind IN ({_REFRESHED_SQL})"
+            " AND excluded.status = 'todo' AND urls.status IN ('done', 'failed', 'skipped')",
             rows,
         )
         return self._db.total_changes - before
+
+    # ------------------------------------------------------------ runs and rounds
+
+    def begin_run(self) -> int:
+        """Start a run: after a run that completed, a new round (listings and feeds are fetched
+        again); after one that was killed, interrupted or cut by --max-pages, the same round
+        (a resume: nothing done is fetched again). Returns the round."""
+        last = self._meta("last_run")
+        current = int(self._meta("round") or "0")
+        if last == "complete":
+            current += 1
+        with self._transaction():
+            self._set_meta("round", str(current))
+            self._set_meta("last_run", "running")
+        self.round = current
+        return current
+
+    def end_run(self, complete: bool) -> None:
+        """Record whether this run finished its round (nothing left due, not stopped early)."""
+        with self._transaction():
+            self._set_meta("last_run", "complete" if complete else "incomplete")
+
+    def _meta(self, key: str) -> str | None:
+        found = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if found is None else str(found[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # ------------------------------------------------------------ claiming
 

@@ -17,8 +17,14 @@ Crash safety: a ``kill -9`` leaves claimed rows ``in_progress``; the next run re
 recovers ``.open`` WARC files and fetches those URLs again. Discovered links are committed
 before the page they came from is marked done, so nothing is lost between the two.
 
-Disk work (WARC writer, article sink) runs on one dedicated thread, in order, so its fsyncs
-never stall the network; the SQLite frontier stays on the event-loop thread.
+Rounds: listings, feeds and sitemaps change, articles do not. A run that completes (nothing
+due, not stopped, not cut by ``--max-pages``) ends a round; the next run starts a new one and
+fetches the seeds again, while a run after a kill, a stop or ``--max-pages`` resumes the same
+round. A done article is never fetched again in any round.
+
+Threads: WARC writing runs on ``crawl.warc_writers`` lanes (each a thread with its own WARC
+file, so compression and fsyncs overlap), parsing and extraction on one CPU thread, so the
+event loop keeps pacing on time; the SQLite frontier stays on the event-loop thread.
 """
 
 from __future__ import annotations
@@ -44,7 +50,15 @@ import httpx
 from crawler.config import Config, Site
 from crawler.decode import page_from_exchange
 from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
-from crawler.errors import ConfigError, DecodeError, ExtractionError, ScopeViolation
+from crawler.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    ConfigError,
+    DecodeError,
+    ExtractionError,
+    ScopeViolation,
+)
 from crawler.extract import Continuation, Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
@@ -127,13 +141,12 @@ class CrawlSummary:
 
     @property
     def exit_code(self) -> int:
-        from crawler import errors
-
+        """0 all done, 3 some URLs failed, 11 interrupted (crawler/errors.py)."""
         if self.interrupted:
-            return errors.EXIT_INTERRUPTED
+            return EXIT_INTERRUPTED
         if self.total(Status.FAILED):
-            return errors.EXIT_SOME_FAILED
-        return errors.EXIT_OK
+            return EXIT_SOME_FAILED
+        return EXIT_OK
 
 
 # ---------------------------------------------------------------- the crawl
@@ -161,7 +174,7 @@ class Crawl:
     """One crawl run over an archive directory. Use ``await Crawl(...).run()``.
 
     ``transport`` and ``resolver`` replace the network and DNS (tests); ``client_shards``
-    spreads hosts over several httpx clients (see ``Fetcher``).
+    is how many connection pools hosts are spread over (see ``Fetcher``).
     """
 
     def __init__(
@@ -240,6 +253,8 @@ class Crawl:
             log.warning("%d URLs were in progress when the last run stopped; queued again", released)
         self._forget_removed_sites()
         seeds = self._seed_urls()  # before any file is opened: a bad --seed is a config error
+        round_ = self._frontier.begin_run()
+        log.info("round %d (%s)", round_, "resumed" if released else "started")
         warcs: list[Path] = []
         async with contextlib.AsyncExitStack() as stack:
             self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir))
@@ -259,6 +274,10 @@ class Crawl:
             log.info("%d seeds (%d new)", len(seeds), added)
             with self._signal_handlers():
                 interrupted = await self._dispatch()
+        complete = not interrupted and not self._hit_max_pages and not self._frontier.has_due(
+            time.time(), self._site_ids
+        )
+        self._frontier.end_run(complete)
         return self._summary(started, warcs, interrupted, recovered)
 
     def _warcinfo(self) -> dict[str, str]:
@@ -269,7 +288,7 @@ class Crawl:
             + (f" ({settings.robots.justification})" if settings.robots.justification else ""),
             "crawl-interval-s": str(settings.interval_s),
             "sites": ", ".join(site.id for site in self.sites),
-            "hostname": os.uname().nodename,
+            "hostname": socket.gethostname(),
         }
         for number, warning in enumerate(self.config.warnings(), start=1):
             info[f"warning-{number}"] = warning
@@ -290,10 +309,17 @@ class Crawl:
         for site in self.sites:
             for template in site.seeds.listings:
                 extra = {"template": template, "page": 1} if "{page}" in template else None
-                seeds.append(self._new(listing_url(template, 1), site, Kind.LISTING, extra=extra))
-            seeds += [self._new(url, site, Kind.FEED) for url in site.seeds.feeds]
-            seeds += [self._new(url, site, Kind.SITEMAP) for url in site.seeds.sitemaps]
+                url = self._seed_url(listing_url(template, 1), site)
+                seeds.append(self._new(url, site, Kind.LISTING, extra=extra))
+            seeds += [self._new(self._seed_url(url, site), site, Kind.FEED) for url in site.seeds.feeds]
+            seeds += [self._new(self._seed_url(url, site), site, Kind.SITEMAP) for url in site.seeds.sitemaps]
         return seeds
+
+    def _seed_url(self, raw: str, site: Site) -> str:
+        try:
+            return canonicalize(raw, max_length=self.config.crawl.max_url_length)
+        except ScopeViolation as exc:
+            raise ConfigError(f"sites.{site.id}.seeds: {exc}") from exc
 
     def _command_line_seed(self, raw: str) -> NewUrl:
         try:

@@ -159,3 +159,23 @@ def test_claims_stay_cheap_on_a_large_frontier(tmp_path: Path) -> None:
             frontier.claim(16, now=1.0)
         per_claim = (time.perf_counter() - started) / 50
         assert per_claim < 0.02, f"a claim took {per_claim * 1000:.1f} ms on 20,000 rows"
+
+
+def test_rounds_refresh_listings_but_never_articles(tmp_path: Path) -> None:
+    listing = NewUrl("http://a.example/indeks", "s", Kind.LISTING)
+    article = NewUrl("http://a.example/read/1", "s", Kind.ARTICLE)
+    with Frontier.open(tmp_path) as frontier:
+        assert frontier.begin_run() == 0
+        frontier.add([listing, article])
+        for claimed in frontier.claim(2, now=1.0, per_host=2):
+            frontier.mark_done(claimed.id)
+        frontier.end_run(complete=False)  # killed or stopped: the next run resumes
+    with Frontier.open(tmp_path) as frontier:
+        assert frontier.begin_run() == 0
+        assert frontier.add([listing, article]) == 0
+        frontier.end_run(complete=True)
+    with Frontier.open(tmp_path) as frontier:
+        assert frontier.begin_run() == 1
+        assert frontier.add([listing, article]) == 1
+        assert [c.url for c in frontier.claim(5, now=1.0, per_host=5)] == [listing.url]
+        assert frontier.add([listing]) == 0  # in progress: left alone

@@ -156,6 +156,20 @@ async def test_max_pages_then_resume_fetches_nothing_twice(tmp_path: Path) -> No
     assert sorted(a["url"] for a in _articles(tmp2)) == urls  # type: ignore[type-var]
 
 
+async def test_next_run_after_a_complete_one_fetches_listings_again_but_no_article(tmp_path: Path) -> None:
+    web = FakeWeb()
+    urls = _portal(web, 3)
+    await _crawl(_config(), tmp_path, web).run()
+    fresh = "http://news.example/read/2016/02/24/0100/baru"
+    web.add(fresh, _article_html("Baru", "2016-02-24", ["Berita baru."]))
+    web.add("http://news.example/indeks?page=1", _listing_html([fresh, urls[0]]))
+    again = FakeWeb(pages=web.pages)
+    await _crawl(_config(), tmp_path, again).run()
+    assert fresh in again.requests and "http://news.example/indeks?page=1" in again.requests
+    assert not set(urls) & set(again.requests)  # done articles are never fetched again
+    assert sorted(a["url"] for a in _articles(tmp_path)) == sorted([*urls, fresh])  # type: ignore[type-var]
+
+
 async def test_since_skips_old_links_unfetched_and_stops_pagination(tmp_path: Path) -> None:
     web = FakeWeb()
     new = _portal(web, 2, day="2016-02-23")
