@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -310,8 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Command: `python bench/extract.py` — {len(cases)} article fixture pages from "
         f"`tests/fixtures/sites/*/` ({len({c.name.split('/')[0] for c in cases})} sites), "
         f"trafilatura {trafilatura.__version__}, one process; speed = pages / sum over pages of the least "
-        f"CPU time of {args.repeats} runs, the extractors taking turns page by page, "
-        f"{time.strftime('%Y-%m-%d')}.",
+        f"CPU time in {args.repeats} rounds (each extractor over all pages in turn; trafilatura's "
+        "per-page caches emptied before each of its runs, see `forget_page_caches`), "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
         "",
         *summary_table(results, speed),
         "",
