@@ -127,7 +127,7 @@ class Pending:
 class FileResult:
     index: int
     path: str
-    articles: list[tuple[Key, str]] = field(default_factory=list)  # (key, JSON line)
+    articles: list[tuple[Key, str, str]] = field(default_factory=list)  # (key, dedup key hex, JSON line)
     consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
@@ -205,7 +205,8 @@ class _Reader:
         if article is None:
             self.result.failed["non_article"] += 1
         elif self.options.sites is None or article.site in self.options.sites:
-            self.result.articles.append((key, article.to_json()))
+            digest = dedup_key(article.to_dict()).hex()  # computed here, in the worker, not in the parent
+            self.result.articles.append((key, digest, article.to_json()))
 
     def failed(self, exc: CrawlerError, where: str) -> None:
         if isinstance(exc, ArchiveError):
@@ -420,8 +421,8 @@ def replay(
             summary.unknown_types += result.unknown_types
             consumed.update(result.consumed)
             pending.extend(result.pending)
-            for key, line in result.articles:
-                spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{line}\n".encode())
+            for key, digest, line in result.articles:
+                spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{digest}\t{line}\n".encode())
         late = _resolve_pending(files, pending, options, consumed, summary, report) if pending else []
         index_of = {path: index for index, path in enumerate(files)}
         taken = {(index_of[path], offset + member) for path, offset, member in consumed}
@@ -450,31 +451,29 @@ def _merge(
         report(message)
 
 
-def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str]]:
+def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
     """The spooled articles in key order; only keys and line offsets are held in memory."""
     spool.seek(0)
     index: list[tuple[Key, int]] = []
     position = 0
     for line in spool:
-        moment, file_index, offset, _ = line.split(b"\t", 3)
+        moment, file_index, offset, _ = line.split(b"\t", 3)  # then dedup key, JSON
         index.append(((int(moment), int(file_index), int(offset)), position))
         position += len(line)
     index.sort()
     for key, where in index:
         spool.seek(where)
-        text = spool.readline().decode("utf-8").rstrip("\n").split("\t", 3)[3]
-        yield key, text
+        _, _, _, digest, text = spool.readline().decode("utf-8").rstrip("\n").split("\t", 4)
+        yield key, digest, text
 
 
 def _write_output(
-    items: Iterable[tuple[Key, str]], out: IO[str], taken: set[tuple[int, int]],
-    summary: ReplaySummary,
+    items: Iterable[tuple[Key, str, str]], out: IO[str], taken: set[tuple[int, int]], summary: ReplaySummary
 ) -> None:
-    seen: set[bytes] = set()
-    for (_, file_index, position), line in items:
+    seen: set[str] = set()
+    for (_, file_index, position), digest, line in items:
         if (file_index, position) in taken:
             continue  # a page joined into another article is not an article of its own (the crawl settles it)
-        digest = dedup_key(json.loads(line))
         if digest in seen:
             summary.duplicates += 1
             continue
@@ -499,7 +498,7 @@ def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]
 def _resolve_pending(
     files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
     summary: ReplaySummary, report: Callable[[str], None],
-) -> list[tuple[Key, str]]:
+) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
     origins, by_url = _index_all(files)
     result = FileResult(index=-1, path="")
