@@ -23,7 +23,6 @@ skipped (``strict`` stops at the first one).
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import multiprocessing
 import os
