@@ -19,9 +19,14 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
+import signal
 import socket
+import subprocess
+import time
 import zlib
 from base64 import b32encode
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -37,6 +42,7 @@ from crawler.warc.verify import verify_file
 from tests.support import matrixkit as mk
 from tests.support.faultserver import FaultServer, Handler, Request, respond
 from tests.support.fetchkit import self_signed_server_context
+from tests.support.portalserver import Fault, PortalServer
 
 HTML = (("Content-Type", "text/html; charset=utf-8"),)
 ATTEMPTS = 2
@@ -737,3 +743,197 @@ async def test_D9_listing_pagination_is_capped_and_trap_urls_are_never_requested
     assert any("crawler trap" in line for line in out.log)
     articles = [url for url, row in out.rows.items() if row.status is Status.DONE and "/berita" in url]
     assert len(articles) == 2 * (LISTING_PAGES + 3)
+
+
+# ---------------------------------------------------------------- G5: the config changes between runs
+
+
+async def test_G5_removed_site_moved_domain_and_changed_regex_settle_without_a_crash(tmp_path: Path) -> None:
+    archive = tmp_path / "g5"
+    keep = mk.NewsPortal(4, host="news.example", site_id="news")
+    moved = mk.NewsPortal(4, host="moved.example", site_id="moved")
+    gone = mk.NewsPortal(4, host="gone.example", site_id="gone")
+    with PortalServer({**keep.routes(), **moved.routes(), **gone.routes()}) as server:
+        first = keep.config(server, archive, sites={**keep.site(), **moved.site(), **gone.site()})
+        await mk.crawl_in_process(first, archive, max_pages=3)  # the three listings: articles queued
+        queued = mk.frontier_rows(archive)
+        for portal in (keep, moved, gone):
+            assert all(queued[url].status is Status.TODO for url in portal.article_urls())
+        changed = {
+            **keep.site(article_urls=[r"^http://news\.example/berita/"]),  # a regex changed
+            **moved.site(domains=["www.moved.example"]),  # the domain moved
+        }  # and "gone" removed
+        before = len(server.log)
+        out = await mk.crawl_in_process(keep.config(server, archive, sites=changed), archive)
+        hosts = {hit.host for hit in server.log[before:]}
+    assert all(out.state(url) == "skipped:site_removed" for url in gone.article_urls())
+    assert all(out.state(url) == "skipped:out_of_scope" for url in moved.article_urls())
+    assert all(out.state(url) == "done:non_article" for url in keep.article_urls())
+    assert "gone.example" not in hosts and "moved.example" not in hosts
+    assert any("'gone' is no longer configured" in line for line in out.log)
+    assert out.summary.todo == 0
+
+
+# ---------------------------------------------------------------- subprocess crawls: crash, signals, lock
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[tuple[mk.NewsPortal, PortalServer]]:
+    news = mk.NewsPortal(8)
+    with PortalServer(news.routes()) as server:
+        yield news, server
+
+
+def _write_config(tmp: Path, text: str) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def _articles_by_url(archive: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for article in mk.articles(archive):
+        counts[article["url"]] = counts.get(article["url"], 0) + 1
+    return counts
+
+
+@dataclass(frozen=True)
+class KilledBeforeCommit:
+    news: mk.NewsPortal
+    killed_url: str  # archived and written to articles.jsonl, killed before its frontier commit
+    plain: Path  # restarted as left by the kill
+    plain_run: subprocess.CompletedProcess[str]
+    torn: Path  # the last articles.jsonl line torn in half before the restart
+    torn_line: bytes
+    torn_run: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def killed_before_commit(
+    portal: tuple[mk.NewsPortal, PortalServer], tmp_path_factory: pytest.TempPathFactory
+) -> KilledBeforeCommit:
+    news, server = portal
+    tmp = tmp_path_factory.mktemp("f4")
+    archive = tmp / "killed"
+    config = _write_config(tmp, news.config(server, archive, concurrency=1))
+    killed = mk.run_cli(mk.crawl_command(config, archive), fault="before_frontier_commit:3")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    rows = mk.frontier_rows(archive)
+    (killed_url,) = [url for url, row in rows.items() if row.status is Status.IN_PROGRESS]
+    assert killed_url in news.article_urls()
+    plain, torn = tmp / "plain", tmp / "torn"
+    shutil.copytree(archive, plain)
+    shutil.copytree(archive, torn)
+    jsonl = torn / "articles.jsonl"
+    data = jsonl.read_bytes()
+    last = data[data.rstrip(b"\n").rfind(b"\n") + 1 :]
+    assert json.loads(last)["url"] == killed_url
+    jsonl.write_bytes(data[: len(data) - len(last) // 2])  # a power cut in the middle of the line
+    plain_run, torn_run = mk.run_all([mk.crawl_command(config, plain), mk.crawl_command(config, torn)])
+    return KilledBeforeCommit(news, killed_url, plain, plain_run, torn, last[: len(last) - len(last) // 2],
+                              torn_run)
+
+
+@pytest.mark.slow
+def test_F4_kill_between_warc_fsync_and_frontier_commit_refetches_once_and_dedups(
+    killed_before_commit: KilledBeforeCommit,
+) -> None:
+    run, archive = killed_before_commit.plain_run, killed_before_commit.plain
+    url = killed_before_commit.killed_url
+    assert run.returncode == 0, run.stderr[-3000:]
+    mk.assert_no_traceback(run.stderr)
+    assert "recovered" in run.stderr and "duplicates dropped: 1" in run.stderr
+    records = mk.warc_records(archive)
+    assert [r.status for r in mk.captures(records, url)] == [200, 200]  # two valid captures: acceptable
+    for path in archive.glob("*.warc.gz"):
+        assert verify_file(path).ok, verify_file(path).lines()
+    rows = mk.frontier_rows(archive)
+    assert rows[url].status is Status.DONE
+    assert _articles_by_url(archive) == {u: 1 for u in killed_before_commit.news.article_urls()}
+
+
+@pytest.mark.slow
+def test_G4_torn_jsonl_line_is_moved_aside_reported_and_its_article_written_again(
+    killed_before_commit: KilledBeforeCommit,
+) -> None:
+    run, archive = killed_before_commit.torn_run, killed_before_commit.torn
+    assert run.returncode == 0, run.stderr[-3000:]
+    mk.assert_no_traceback(run.stderr)
+    aside = archive / "articles.jsonl.torn"
+    assert aside.read_bytes().rstrip(b"\n") == killed_before_commit.torn_line.rstrip(b"\n")
+    assert "torn last line" in run.stderr and str(aside) in run.stderr
+    assert _articles_by_url(archive) == {u: 1 for u in killed_before_commit.news.article_urls()}
+    assert mk.frontier_rows(archive)[killed_before_commit.killed_url].status is Status.DONE
+
+
+@dataclass(frozen=True)
+class KilledMidCrawl:
+    news: mk.NewsPortal
+    done_at_kill: set[str]
+    in_progress_at_kill: set[str]
+    hits_before: list[str]
+    hits_after: list[str]
+    resumed: subprocess.CompletedProcess[str]
+    archive: Path
+
+
+@pytest.fixture(scope="module")
+def killed_mid_crawl(tmp_path_factory: pytest.TempPathFactory) -> KilledMidCrawl:
+    news = mk.NewsPortal(20, per_listing_page=20)
+    tmp = tmp_path_factory.mktemp("g1")
+    archive = tmp / "archive"
+    with PortalServer(news.routes()) as server:
+        for url in news.article_urls():
+            server.fault(url, Fault.latency(0.3))
+        config = _write_config(tmp, news.config(server, archive, concurrency=4, max_concurrency_per_host=4))
+        process = mk.start_cli(mk.crawl_command(config, archive))
+        try:
+            _wait_until(lambda: len([h for h in server.log if "/read/" in h.url]) >= 10, process)
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL
+        rows = mk.frontier_rows(archive)
+        done = {url for url, row in rows.items() if row.status is Status.DONE}
+        in_progress = {url for url, row in rows.items() if row.status is Status.IN_PROGRESS}
+        before = [hit.url for hit in server.log]
+        resumed = mk.run_cli(mk.crawl_command(config, archive))
+        after = [hit.url for hit in server.log[len(before):]]
+    return KilledMidCrawl(news, done, in_progress, before, after, resumed, archive)
+
+
+def _wait_until(condition: Callable[[], bool], process: subprocess.Popen[str], limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert process.poll() is None, f"the crawl ended early: {process.communicate()[1][-3000:]}"
+        assert time.monotonic() < deadline, "the crawl did not get going"
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+def test_G1_resume_never_fetches_a_done_url_again(killed_mid_crawl: KilledMidCrawl) -> None:
+    run = killed_mid_crawl.resumed
+    assert run.returncode == 0, run.stderr[-3000:]
+    mk.assert_no_traceback(run.stderr)
+    articles = set(killed_mid_crawl.news.article_urls())
+    done_articles = killed_mid_crawl.done_at_kill & articles
+    assert done_articles, "nothing was done before the kill"
+    refetched = done_articles & set(killed_mid_crawl.hits_after)
+    assert not refetched, f"done before the kill, fetched again: {sorted(refetched)}"
+    everything = killed_mid_crawl.hits_before + killed_mid_crawl.hits_after
+    assert all(everything.count(url) == 1 for url in done_articles)
+    final = mk.frontier_rows(killed_mid_crawl.archive)
+    assert all(final[url].status is Status.DONE for url in articles)
+    assert _articles_by_url(killed_mid_crawl.archive) == {url: 1 for url in articles}
+
+
+@pytest.mark.slow
+def test_G2_urls_in_flight_at_the_kill_are_released_and_fetched(killed_mid_crawl: KilledMidCrawl) -> None:
+    stale = killed_mid_crawl.in_progress_at_kill
+    assert 1 <= len(stale) <= 4
+    released = f"{len(stale)} URLs were in progress when the last run stopped; queued again"
+    assert released in killed_mid_crawl.resumed.stderr
+    assert stale <= set(killed_mid_crawl.hits_after)
+    final = mk.frontier_rows(killed_mid_crawl.archive)
+    assert all(final[url].status is Status.DONE for url in stale)
+    assert not [url for url, row in final.items() if row.status is Status.IN_PROGRESS]

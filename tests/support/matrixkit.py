@@ -11,9 +11,12 @@ refused.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
+import random
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -267,6 +270,18 @@ def run_cli(command: Sequence[str], *, fault: str | None = None,
                           timeout=timeout, check=False)
 
 
+def run_all(
+    commands: Sequence[Sequence[str]], *, timeout: float = 60
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent crawler commands at the same time (they use separate archives)."""
+    processes = [start_cli(command) for command in commands]
+    results = []
+    for command, process in zip(commands, processes, strict=True):
+        stdout, stderr = process.communicate(timeout=timeout)
+        results.append(subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr))
+    return results
+
+
 def start_cli(command: Sequence[str], *, fault: str | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(list(command), env=cli_env(fault), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -279,41 +294,56 @@ def assert_no_traceback(stderr: str) -> None:
 # ---------------------------------------------------------------- a small news portal
 
 
-NEWS_HOST = "news.example"
-
-
 @dataclass(frozen=True)
 class NewsPortal:
-    """``articles`` article pages on ``news.example`` behind a ``{page}`` listing, served by a
-    ``PortalServer`` reached as the crawler's proxy."""
+    """``articles`` article pages on ``host`` behind a ``{page}`` listing, served by a
+    ``PortalServer`` reached as the crawler's proxy. ``padding`` adds that many bytes of
+    incompressible text to each article (in a comment, so the article itself stays small)."""
 
     articles: int
+    host: str = "news.example"
+    site_id: str = "news"
     per_listing_page: int = 4
+    padding: int = 0
 
     def article_urls(self) -> list[str]:
-        return [f"http://{NEWS_HOST}/read/2016/02/23/{n:04d}/judul-{n}" for n in range(self.articles)]
+        return [f"http://{self.host}/read/2016/02/23/{n:04d}/judul-{n}" for n in range(self.articles)]
 
     def listing_template(self) -> str:
-        return f"http://{NEWS_HOST}/indeks?page={{page}}"
+        return f"http://{self.host}/indeks?page={{page}}"
+
+    def _article(self, number: int) -> bytes:
+        filler = ""
+        if self.padding:
+            noise = random.Random(f"{self.host}/{number}").randbytes(self.padding * 3 // 4)
+            filler = f"<!-- {base64.b64encode(noise).decode()} -->"
+        return article_html(f"Judul {number}", paragraphs=(PROSE, f"Berita nomor {number}."),
+                            extra_head=filler)
 
     def routes(self) -> dict[str, Response]:
         urls = self.article_urls()
-        routes = {url: Response(200, article_html(f"Judul {n}", paragraphs=(PROSE, f"Berita nomor {n}.")))
-                  for n, url in enumerate(urls)}
+        routes = {url: Response(200, self._article(n)) for n, url in enumerate(urls)}
         chunks = [urls[i : i + self.per_listing_page] for i in range(0, len(urls), self.per_listing_page)]
         for number, chunk in enumerate([*chunks, []], start=1):
             page = self.listing_template().replace("{page}", str(number))
             routes[page] = Response(200, listing_html(chunk))
-        routes[f"http://{NEWS_HOST}/robots.txt"] = Response(200, b"User-agent: *\nAllow: /\n",
+        routes[f"http://{self.host}/robots.txt"] = Response(200, b"User-agent: *\nAllow: /\n",
                                                             (("Content-Type", "text/plain"),))
         return routes
 
-    def config(self, server: PortalServer, archive: Path, **crawl: Any) -> str:
-        site = site_yaml("news", [NEWS_HOST], article_urls=[rf"^http://{NEWS_HOST}/read/"],
+    def site(self, **changes: Any) -> dict[str, Any]:
+        """This portal's site entry; ``changes`` replace its settings (e.g. other ``domains``)."""
+        site = site_yaml(self.site_id, [self.host], article_urls=[rf"^http://{re.escape(self.host)}/read/"],
                          listings=[self.listing_template()])
+        site[self.site_id].update(changes)
+        return site
+
+    def config(self, server: PortalServer, archive: Path, *, sites: Mapping[str, Any] | None = None,
+               **crawl: Any) -> str:
         crawl.setdefault("max_listing_pages", 100)
         crawl.setdefault("timeouts_s", {"connect": 5, "read": 5, "total": 10})
-        return config_text(archive, site, allow=(f"{server.host}/32",), proxy=server.url, **crawl)
+        return config_text(archive, sites if sites is not None else self.site(),
+                           allow=(f"{server.host}/32",), proxy=server.url, **crawl)
 
 
 def done_urls(archive: Path) -> set[str]:
