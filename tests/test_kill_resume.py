@@ -21,7 +21,7 @@ import pytest
 from crawler.config import builtin_sites
 from crawler.frontier import Frontier, Status
 from crawler.warc.verify import verify_file
-from tests.support.portalserver import Fault, Portal, PortalServer, SiteShape, build_portal, portal_config
+from tests.support.portalserver import Portal, PortalServer, SiteShape, build_portal, portal_config
 
 pytestmark = pytest.mark.slow
 
@@ -143,63 +143,3 @@ def test_kill_at_a_random_moment_then_resume(
     resumed = _run(world, archive)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _check_resumed(world, archive, baseline, done_at_kill, log_start)
-
-
-def _wait_for_hits(server: PortalServer, since: int, count: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while len(server.log) - since < count:
-        assert process.poll() is None, "the crawl ended before it could be interrupted"
-        assert time.monotonic() < deadline, "the crawl did not get going"
-        time.sleep(0.005)
-
-
-def test_sigint_finishes_in_flight_then_resume(
-    world: World, baseline: dict[str, tuple[Status, str | None]]
-) -> None:
-    """RELIABILITY F5, single SIGINT: in-flight pages finish, WARCs closed, exit 11, resumable."""
-    archive = world.tmp / "sigint"
-    start = len(world.server.log)
-    process = subprocess.Popen(_command(world, archive), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    _wait_for_hits(world.server, start, 25, process)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 11
-    assert not list(archive.glob("*.open"))
-    assert all(verify_file(path).ok for path in archive.glob("*.warc.gz"))
-    states = _states(archive)
-    assert Status.IN_PROGRESS not in {status for status, _ in states.values()}
-    assert Status.TODO in {status for status, _ in states.values()}
-    done_at_stop = {url for url, (status, _) in states.items() if status is Status.DONE}
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_stop, log_start)
-
-
-def test_double_sigint_stops_at_once_and_requeues(world: World, tmp_path: Path) -> None:
-    """RELIABILITY F5, double SIGINT: exits quickly, WARCs closed and valid, in-flight URLs todo."""
-    slow = {page.url for page in world.portal.articles()}
-    with PortalServer(world.portal.routes) as server:
-        for url in slow:
-            server.fault(url, Fault.latency(3.0))
-        archive = tmp_path / "archive"
-        config = tmp_path / "config.yaml"
-        config.write_text(portal_config(world.portal, server, archive, interval_s=0.05, concurrency=6))
-        command = [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config)]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not server.arrived() & slow:  # an article request has arrived (it is held 3 s)
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.005)
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
-        stopped = time.monotonic()
-        assert process.wait(timeout=30) == 11
-        assert time.monotonic() - stopped < 2.5, "the second SIGINT did not stop at once"
-    assert not list(archive.glob("*.open"))
-    assert all(verify_file(path).ok for path in archive.glob("*.warc.gz"))
-    states = _states(archive)
-    assert Status.IN_PROGRESS not in {status for status, _ in states.values()}
-    assert not {url for url, (status, _) in states.items() if status is Status.DONE} & slow
-    assert {url for url, (status, _) in states.items() if status is Status.TODO} & slow

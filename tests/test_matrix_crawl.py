@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -937,3 +938,212 @@ def test_G2_urls_in_flight_at_the_kill_are_released_and_fetched(killed_mid_crawl
     final = mk.frontier_rows(killed_mid_crawl.archive)
     assert all(final[url].status is Status.DONE for url in stale)
     assert not [url for url, row in final.items() if row.status is Status.IN_PROGRESS]
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    news: mk.NewsPortal
+    single: Path
+    single_run: tuple[int, str]  # exit code, stderr
+    in_flight_at_signal: set[str]
+    second: subprocess.CompletedProcess[str]  # another crawler started on the same archive
+    holder_pid: int
+    double: Path
+    double_run: tuple[int, str]
+    double_in_flight: set[str]
+    double_stop_s: float
+
+
+SLOW_S = 1.5
+
+
+def _in_flight(server: PortalServer, urls: set[str]) -> set[str]:
+    return (server.arrived() & urls) - {hit.url for hit in server.log}
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
+    """Two crawls at once, one server each: the first is interrupted once (after a second crawler
+    was refused its archive), the other twice."""
+    news = mk.NewsPortal(40, per_listing_page=40)  # far more work than the test waits for
+    articles = set(news.article_urls())
+    tmp = tmp_path_factory.mktemp("f5")
+    with PortalServer(news.routes()) as server, PortalServer(news.routes()) as server2:
+        for url in articles:
+            server.fault(url, Fault.latency(SLOW_S))
+            server2.fault(url, Fault.latency(SLOW_S))
+        single, double = tmp / "single", tmp / "double"
+        config = _write_config(tmp, news.config(server, single, concurrency=4, max_concurrency_per_host=4))
+        config2 = tmp / "double.yaml"
+        config2.write_text(news.config(server2, double, concurrency=4, max_concurrency_per_host=4))
+        first = mk.start_cli(mk.crawl_command(config, single))
+        other = mk.start_cli(mk.crawl_command(config2, double))
+        _wait_until(lambda: bool(server.log), first)  # it holds the archive now
+        second = mk.start_cli(mk.crawl_command(config, single))  # F8
+        _wait_until(lambda: bool(_in_flight(server2, articles)), other)
+        double_flying = _in_flight(server2, articles)
+        other.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        other.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        _, double_err = other.communicate(timeout=30)
+        stop_s = time.monotonic() - stopped
+        second_out, second_err = second.communicate(timeout=30)  # refused while the first still runs
+        _wait_until(lambda: bool(_in_flight(server, articles)), first)
+        flying = _in_flight(server, articles)
+        first.send_signal(signal.SIGINT)
+        _, single_err = first.communicate(timeout=30)
+    refused = subprocess.CompletedProcess(second.args, second.returncode, second_out, second_err)
+    return Interrupted(news, single, (first.returncode, single_err), flying, refused, first.pid, double,
+                       (other.returncode, double_err), double_flying, stop_s)
+
+
+def _archive_consistent(archive: Path) -> dict[str, Status]:
+    assert not list(archive.glob("*.open"))
+    warcs = sorted(archive.glob("*.warc.gz"))
+    assert warcs and all(verify_file(path).ok for path in warcs)
+    mk.warc_records(archive)  # warcio reads every record with its digests
+    states = {url: row.status for url, row in mk.frontier_rows(archive).items()}
+    assert Status.IN_PROGRESS not in states.values()
+    return states
+
+
+@pytest.mark.slow
+def test_F5_single_sigint_finishes_in_flight_closes_the_warc_and_exits_11(interrupted: Interrupted) -> None:
+    code, stderr = interrupted.single_run
+    assert code == 11, stderr[-3000:]
+    mk.assert_no_traceback(stderr)
+    assert "interrupted: the archive is closed and consistent" in stderr
+    states = _archive_consistent(interrupted.single)
+    assert interrupted.in_flight_at_signal and all(states[url] is Status.DONE
+                                                   for url in interrupted.in_flight_at_signal)
+    assert Status.TODO in states.values()
+
+
+@pytest.mark.slow
+def test_F5_double_sigint_stops_at_once_and_requeues_in_flight(interrupted: Interrupted) -> None:
+    code, stderr = interrupted.double_run
+    assert code == 11, stderr[-3000:]
+    mk.assert_no_traceback(stderr)
+    assert interrupted.double_stop_s < SLOW_S, "the second SIGINT did not stop the pages in flight"
+    states = _archive_consistent(interrupted.double)
+    assert interrupted.double_in_flight and all(states[url] is Status.TODO
+                                                for url in interrupted.double_in_flight)
+
+
+@pytest.mark.slow
+def test_F8_second_crawler_on_the_same_archive_exits_9_naming_the_holder(interrupted: Interrupted) -> None:
+    second = interrupted.second
+    assert second.returncode == 9, second.stderr[-3000:]
+    mk.assert_no_traceback(second.stderr)
+    assert f"archive dir {interrupted.single} locked by pid {interrupted.holder_pid}" in second.stderr
+
+
+# ---------------------------------------------------------------- refusals at start-up: F7, G3, J1
+
+
+@dataclass(frozen=True)
+class Refusals:
+    runs: dict[str, subprocess.CompletedProcess[str]]
+    bystander_hits: int  # requests reaching the server every refused run was pointed at
+    archives: dict[str, Path]
+    reset_hits: int
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refusals]:
+    from crawler.frontier import Frontier, Kind, NewUrl, database_path
+
+    news = mk.NewsPortal(4)
+    tmp = tmp_path_factory.mktemp("refusals")
+    with PortalServer(news.routes()) as bystander, PortalServer(news.routes()) as resetting:
+        commands: dict[str, list[str]] = {}
+        archives: dict[str, Path] = {}
+        blocker = tmp / "a-file"
+        blocker.write_text("not a directory")
+        archives["F7_under_a_file"] = blocker / "archive"
+        if os.geteuid() != 0:  # root writes into a 0500 directory anyway
+            read_only = tmp / "read-only"
+            read_only.mkdir(mode=0o500)
+            archives["F7_read_only"] = read_only / "archive"
+        damaged = tmp / "damaged"
+        with Frontier.open(damaged) as frontier:
+            frontier.add([NewUrl(f"http://news.example/read/2016/02/23/{n:05d}/x", "news", Kind.ARTICLE)
+                          for n in range(3000)])
+        path = database_path(damaged)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        shutil.copytree(damaged, tmp / "damaged-reset")
+        archives["G3"], archives["G3_reset"] = damaged, tmp / "damaged-reset"
+        config = _write_config(tmp, news.config(bystander, tmp / "unused"))
+        for name, archive in archives.items():
+            commands[name] = mk.crawl_command(config, archive)
+        reset_config = tmp / "reset.yaml"
+        reset_config.write_text(news.config(resetting, archives["G3_reset"]))
+        commands["G3_reset"] = mk.crawl_command(reset_config, archives["G3_reset"], "--reset-frontier")
+        bad = tmp / "bad.yaml"
+        bad.write_text(news.config(bystander, tmp / "j1").replace('"interval_s"', '"intervall_s"'))
+        commands["J1"] = mk.crawl_command(bad, tmp / "j1")
+        results = mk.run_all(list(commands.values()))
+        yield Refusals(dict(zip(commands, results, strict=True)), len(bystander.log), archives,
+                       len(resetting.log))
+
+
+@pytest.mark.slow
+def test_F7_unwritable_archive_dir_is_a_config_error_before_any_request(refusals: Refusals) -> None:
+    for name in [name for name in refusals.runs if name.startswith("F7")]:
+        run = refusals.runs[name]
+        assert run.returncode == 4, (name, run.stderr[-3000:])
+        mk.assert_no_traceback(run.stderr)
+        assert f"archive directory {refusals.archives[name]} is not writable" in run.stderr
+    assert refusals.bystander_hits == 0
+
+
+@pytest.mark.slow
+def test_G3_damaged_frontier_is_refused_with_a_hint_never_restarted_silently(refusals: Refusals) -> None:
+    run = refusals.runs["G3"]
+    assert run.returncode == 10, run.stderr[-3000:]
+    mk.assert_no_traceback(run.stderr)
+    assert "frontier database is damaged" in run.stderr and "--reset-frontier" in run.stderr
+    assert refusals.bystander_hits == 0
+    reset = refusals.runs["G3_reset"]  # the hint's own way out works
+    assert reset.returncode == 0, reset.stderr[-3000:]
+    mk.assert_no_traceback(reset.stderr)
+    assert refusals.reset_hits > 0
+    assert list((refusals.archives["G3_reset"] / "state").glob("frontier.sqlite.*"))  # moved aside, kept
+
+
+@pytest.mark.slow
+def test_J1_invalid_config_exits_4_naming_file_line_and_key_before_any_request(refusals: Refusals) -> None:
+    run = refusals.runs["J1"]
+    assert run.returncode == 4, run.stderr[-3000:]
+    mk.assert_no_traceback(run.stderr)
+    assert "bad.yaml:" in run.stderr and "crawl.intervall_s: unknown key" in run.stderr
+    assert refusals.bystander_hits == 0
+
+
+# ---------------------------------------------------------------- F1: disk full in a real crawl
+
+
+@pytest.mark.slow
+def test_F1_disk_full_exits_8_keeps_every_warc_valid_and_the_resume_completes(tmp_path: Path) -> None:
+    news = mk.NewsPortal(16, per_listing_page=16, padding=60_000)
+    archive = tmp_path / "archive"
+    with PortalServer(news.routes()) as server:
+        config = _write_config(tmp_path, news.config(server, archive, concurrency=2))
+        full = mk.run_cli(mk.crawl_command(config, archive), max_file_bytes=400_000)
+        assert full.returncode == 8, full.stderr[-3000:]
+        mk.assert_no_traceback(full.stderr)
+        assert "free disk space and resume the crawl" in full.stderr
+        warcs = sorted(archive.glob("*.warc.gz"))
+        assert warcs and not list(archive.glob("*.open"))
+        assert all(verify_file(path).ok for path in warcs)
+        assert all(path.stat().st_size <= 400_000 for path in warcs)
+        done = mk.done_urls(archive)
+        archived = {r.uri for r in mk.warc_records(archive) if r.type == "response"}
+        assert done & set(news.article_urls()) <= archived  # no false done
+        assert set(news.article_urls()) - done, "the disk never filled"
+        resumed = mk.run_cli(mk.crawl_command(config, archive))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert set(news.article_urls()) <= mk.done_urls(archive)
+    assert all(verify_file(path).ok for path in archive.glob("*.warc.gz"))
+    assert _articles_by_url(archive) == {url: 1 for url in news.article_urls()}

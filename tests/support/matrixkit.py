@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -264,10 +265,17 @@ def crawl_command(config: Path, archive: Path, *extra: str) -> list[str]:
             *extra]
 
 
-def run_cli(command: Sequence[str], *, fault: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(command: Sequence[str], *, fault: str | None = None, timeout: float = 60,
+            max_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a crawler command; ``max_file_bytes`` caps every file it writes (RLIMIT_FSIZE: writes
+    past it fail with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
+
+    def limit() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.run(list(command), env=cli_env(fault), cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, preexec_fn=limit if max_file_bytes else None)
 
 
 def run_all(
