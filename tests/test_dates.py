@@ -50,7 +50,7 @@ SHOWN = [
 
 
 @pytest.mark.parametrize(("text", "expected"), SHOWN)
-def test_shown_dates(text: str, expected: str) -> None:
+def test_I6_shown_dates(text: str, expected: str) -> None:
     assert parse_date(text) == expected
 
 
@@ -59,7 +59,7 @@ def test_shown_dates(text: str, expected: str) -> None:
     ["", "   ", "garbage", "2 jam yang lalu", "Heute, 12:30 Uhr", "31/02/2016", "30 Februari 2016",
      "1 Januari 1970", "99999999999999", "2016-13-45", "25:61 WIB", "nan", "\x00\x00", "12/12/1899"],
 )
-def test_unreadable_dates_give_none(text: str) -> None:
+def test_I6_unreadable_dates_give_none(text: str) -> None:
     assert parse_date(text) is None
 
 
@@ -81,14 +81,14 @@ def test_diperbarui_is_kept_apart() -> None:
     assert parse_dates("Update: 03/12/2020, 10:00 WIB").updated == "2020-12-03T10:00:00+07:00"
 
 
-def test_future_dates_after_the_capture_are_dropped() -> None:
+def test_I6_future_dates_after_the_capture_are_dropped() -> None:
     fetched = datetime(2016, 1, 1, tzinfo=UTC)
     assert parse_date("5 Juli 2019 10:00", not_after=fetched) is None
     assert parse_date("5 Juli 2019", not_after=fetched) is None
     assert parse_date("1 Januari 2016 20:00 WIB", not_after=fetched) == "2016-01-01T20:00:00+07:00"
 
 
-def test_non_strings_and_huge_inputs_never_raise() -> None:
+def test_I6_non_strings_and_huge_inputs_never_raise() -> None:
     assert parse_date(None) is None  # type: ignore[arg-type]
     assert parse_date("9" * 100_000) is None
     # only the first 2000 characters are read: a date buried after them is not found

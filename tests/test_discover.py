@@ -125,7 +125,7 @@ def test_sitemap_index_then_gzip_news_sitemap() -> None:
     assert news.links[0].published == date(2016, 2, 16)  # news:publication_date
 
 
-def test_plain_sitemap_lastmod_and_count_cap() -> None:
+def test_I4_plain_sitemap_lastmod_and_count_cap() -> None:
     urls = "".join(
         f"<url><loc>http://www.example.co.id/p/{n}</loc><lastmod>2016-02-0{1 + n % 9}</lastmod></url>"
         for n in range(30)
@@ -137,7 +137,7 @@ def test_plain_sitemap_lastmod_and_count_cap() -> None:
     assert found.links[1].published == date(2016, 2, 2)
 
 
-def test_gzip_sitemap_bomb_is_refused() -> None:
+def test_I4_gzip_sitemap_bomb_is_refused() -> None:
     bomb = gzip.compress(b"<urlset>" + b" " * (60 * 1024 * 1024) + b"</urlset>")
     assert len(bomb) < 200_000
     with pytest.raises(DecodedTooLarge, match="gzip bomb"):
@@ -153,7 +153,7 @@ def test_gzip_sitemap_bomb_is_refused() -> None:
         b'<rss version="2.0"><channel><item><link>&xxe;</link></item></channel></rss>',
     ],
 )
-def test_entity_declarations_are_refused(body: bytes) -> None:
+def test_I3_entity_declarations_are_refused(body: bytes) -> None:
     with pytest.raises(DecodeError) as caught:
         discover(_page("http://www.example.co.id/x.xml", body))
     assert caught.value.reason in ("bad_feed", "bad_sitemap")

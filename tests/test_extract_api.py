@@ -208,7 +208,7 @@ BOTH = (
         (None, "contoh/old"),
     ],
 )
-def test_generation_is_chosen_by_capture_date(fetched: datetime | None, expected: str) -> None:
+def test_I7_generation_is_chosen_by_capture_date(fetched: datetime | None, expected: str) -> None:
     extractor = Extractor([_two_generations()])
     page = _page(ARTICLE, BOTH, fetched=fetched)
     assert extractor.generation(page) == expected
@@ -335,7 +335,9 @@ def test_extract_joined_appends_following_bodies_in_order() -> None:
         (b"<p>caf\xe9</p>", "text/html; charset=utf-8", "caf\ufffd", "header"),
     ],
 )
-def test_charset_order(body: bytes, content_type: str | None, text: str, source: str) -> None:
+def test_B8_charset_order_is_bom_header_meta_sniff(
+    body: bytes, content_type: str | None, text: str, source: str
+) -> None:
     decoded = decode_html(body, content_type)
     assert text in decoded.text
     assert decoded.source == source

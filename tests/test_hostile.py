@@ -54,7 +54,7 @@ def _timed_extract(extractor: Extractor, page: Page) -> Article | None:
 
 
 @pytest.mark.parametrize("html", CASES, ids=[case.stem for case in CASES])
-def test_committed_hostile_pages(extractor: Extractor, html: Path) -> None:
+def test_I1_hostile_pages_give_their_expected_fields_or_error(extractor: Extractor, html: Path) -> None:
     spec: dict[str, Any] = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
     page = _page(spec["page"]["url"], html.read_bytes(), spec["page"].get("content_type"))
     if "error" in spec:
@@ -97,7 +97,7 @@ BOMBS = ["nested-div-200k", "nested-div-unclosed-200k", "nested-list-20k", "flat
 
 
 @pytest.mark.parametrize("kind", BOMBS)
-def test_dom_bombs_are_refused_quickly(extractor: Extractor, kind: str) -> None:
+def test_I2_dom_bombs_are_refused_quickly(extractor: Extractor, kind: str) -> None:
     page = _page(f"https://hostile.example/{kind}", _bomb(kind))
     with pytest.raises(DocumentTooLarge) as caught:
         _timed_extract(extractor, page)
@@ -105,7 +105,7 @@ def test_dom_bombs_are_refused_quickly(extractor: Extractor, kind: str) -> None:
     assert page.url in str(caught.value)
 
 
-def test_dom_bomb_at_a_known_site_is_refused_too(extractor: Extractor) -> None:
+def test_I2_dom_bomb_at_a_known_site_is_refused_too(extractor: Extractor) -> None:
     url = "https://www.suara.com/news/2024/05/30/140500/bom"
     with pytest.raises(DocumentTooLarge):
         _timed_extract(extractor, _page(url, _bomb("nested-div-200k")))
@@ -146,7 +146,7 @@ def test_deeply_nested_json_ld_is_skipped(extractor: Extractor) -> None:
     assert got.title == "JSON Dalam"
 
 
-def test_every_extractor_entry_point_survives_hostile_pages(extractor: Extractor) -> None:
+def test_I1_every_extractor_entry_point_survives_hostile_pages(extractor: Extractor) -> None:
     for html in CASES:
         spec = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
         page = _page(spec["page"]["url"], html.read_bytes(), spec["page"].get("content_type"))
@@ -158,7 +158,7 @@ def test_every_extractor_entry_point_survives_hostile_pages(extractor: Extractor
             assert exc.reason in {"extract_empty", "document_too_large"}
 
 
-def test_dom_bomb_in_a_non_ascii_encoding_is_refused_too(extractor: Extractor) -> None:
+def test_I2_dom_bomb_in_a_non_ascii_encoding_is_refused_too(extractor: Extractor) -> None:
     bomb = "<html><head><meta charset='cp037'></head><body>" + "<div>" * 200_000
     page = _page("https://hostile.example/ebcdic-bomb", bomb.encode("cp037"), "text/html; charset=cp037")
     with pytest.raises(DocumentTooLarge):

@@ -52,9 +52,15 @@ def test_good_fixture_replays_to_four_articles_and_verifies() -> None:
     assert _urls(_replay(WARCS / "good.warc")[0]) == GOOD_ARTICLES
 
 
-@pytest.mark.parametrize("cut", [30, 200])
-def test_H1_H2_tail_cut_inside_last_member_is_reported_not_dropped(cut: int) -> None:
-    path = WARCS / f"cut-tail-{cut}.warc.gz"
+def test_H1_tail_cut_inside_last_member_is_reported_not_dropped() -> None:
+    _check_tail_cut(WARCS / "cut-tail-30.warc.gz")
+
+
+def test_H2_tail_cut_dropping_a_whole_record_is_reported_like_H1() -> None:
+    _check_tail_cut(WARCS / "cut-tail-200.warc.gz")
+
+
+def _check_tail_cut(path: Path) -> None:
     records, damages = _read(path)
     last = wf.member_offsets(GOOD.read_bytes())[-1]
     assert len(damages) == 1 and isinstance(damages[0].error, ArchiveCorrupt)
@@ -67,8 +73,9 @@ def test_H1_H2_tail_cut_inside_last_member_is_reported_not_dropped(cut: int) -> 
     assert _urls(articles) == GOOD_ARTICLES and summary.damaged == 1 and messages
 
 
-def test_H1_verify_exits_non_zero_naming_the_offset() -> None:
-    command = ["crawler", "verify", str(WARCS / "cut-tail-30.warc.gz")]
+@pytest.mark.parametrize("cut", [30, 200])
+def test_H1_H2_verify_exits_non_zero_naming_the_offset(cut: int) -> None:
+    command = ["crawler", "verify", str(WARCS / f"cut-tail-{cut}.warc.gz")]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 7
     assert "incomplete gzip member" in done.stdout and "offset" in done.stdout
