@@ -525,6 +525,9 @@ class Crawl:
             for url in found.sitemaps
             if depth <= settings.max_sitemap_depth and self._in_site(url, site)
         ]
+        if found.sitemaps and depth > settings.max_sitemap_depth:
+            log.warning("%s: %d child sitemaps not followed: beyond max_sitemap_depth=%d", claimed.url,
+                        len(found.sitemaps), settings.max_sitemap_depth)
         number = int(claimed.extra.get("page", 1))
         template = claimed.extra.get("template")
         if not should_paginate(found, number, settings.max_listing_pages, self.options.since):
