@@ -118,6 +118,36 @@ def test_kill_at_a_fault_point_then_resume(
     _check_resumed(world, archive, baseline, done_at_kill, log_start)
 
 
+def test_kill_mid_member_then_recover_cli_repairs_the_open_file_and_verify_passes(
+    world: World, baseline: dict[str, tuple[Status, str | None]]
+) -> None:
+    """The operator's way (issue 4): ``crawler recover`` on the ``.open`` file a kill during a
+    write left, then ``crawler verify`` on what it closed, then the crawl resumes."""
+    archive = world.tmp / "recover-by-hand"
+    killed = _run(world, archive, "mid_member_write:14")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    done_at_kill = _done(archive)
+    opened = sorted(archive.glob("*.warc.gz.open"))
+    assert opened, "the kill should leave a WARC open"
+    assert not all(verify_file(path).ok for path in opened), "the kill should tear a record"
+    for path in opened:
+        recovered = _cli("recover", str(path))
+        assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+        closed = path.with_name(path.name.removesuffix(".open"))
+        assert not path.exists() and closed.exists()
+        checked = _cli("verify", str(closed))
+        assert checked.returncode == 0, checked.stdout
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "crawler.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kill_at_a_random_moment_then_resume(
     world: World, baseline: dict[str, tuple[Status, str | None]], seed: int

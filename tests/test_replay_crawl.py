@@ -174,6 +174,8 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30)
 def test_pywb_replays_an_archived_article_on_loopback(crawled: Crawled, tmp_path: Path) -> None:
     python = _pywb_python()
     if python is None:
+        if os.environ.get("CRAWLER_REQUIRE_PYWB"):  # CI installs it: a missing pywb is a failure there
+            pytest.fail(f"CRAWLER_REQUIRE_PYWB is set but no pywb was found. {_pywb_python.__doc__}")
         pytest.skip(_pywb_python.__doc__ or "pywb not installed")
     collection = tmp_path / "collections" / "crawl"
     (collection / "archive").mkdir(parents=True)
