@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from crawler.errors import ConfigError
-from crawler.extract.rules import ExtractionProfile
+from crawler.extract.rules import ExtractionProfile, check_regexes
 
 DEFAULT_USER_AGENT = "crawler/0.1 (+https://github.com/; news corpus research)"
 
@@ -151,12 +151,7 @@ class Site(ExtractionProfile):
     @field_validator("article_urls")
     @classmethod
     def _regexes_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
-        return patterns
+        return check_regexes(patterns)
 
 
 class Config(_Frozen):

@@ -8,7 +8,7 @@ kind of value; that is what lets one extractor serve the crawl, replay and the t
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,11 +42,7 @@ class Page:
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (case-insensitive), or None."""
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return find_header(self.headers, name)
 
     @property
     def effective_url(self) -> str:
@@ -61,6 +57,15 @@ class Page:
     def from_file_bytes(cls, url: str, body: bytes, fetched: datetime | None = None) -> Page:
         """A page read from disk (a fixture, or ``crawler extract FILE``)."""
         return cls(url=url, body=body, fetched=fetched)
+
+
+def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first of ``headers`` called ``name`` (case-insensitive), or None."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
 
 
 def iso_utc(moment: datetime) -> str:

@@ -29,7 +29,8 @@ def _check_specs(specs: tuple[str, ...]) -> tuple[str, ...]:
     return specs
 
 
-def _check_regexes(patterns: tuple[str, ...]) -> tuple[str, ...]:
+def check_regexes(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """``patterns`` unchanged when each compiles; a ValueError naming the first that does not."""
     for pattern in patterns:
         try:
             re.compile(pattern)
@@ -71,14 +72,14 @@ class Generation(_Frozen):
         "title", "published", "updated", "authors", "section", "tags", "image", "canonical",
         "body", "drop",
     )(_check_specs)
-    _regexes = field_validator("title_strip", "drop_text", "stop_text")(_check_regexes)
-    _tags_drop_regexes = field_validator("tags_drop")(_check_regexes)
+    _regexes = field_validator("title_strip", "drop_text", "stop_text")(check_regexes)
+    _tags_drop_regexes = field_validator("tags_drop")(check_regexes)
 
     @field_validator("authors_pattern", "authors_split")
     @classmethod
     def _one_regex(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_regexes((value,))
+            check_regexes((value,))
         return value
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from crawler.models import find_header
+
 __all__ = ["HttpResponse", "body_offset", "body_payload", "dechunk", "parse_http_response"]
 
 MAX_HTTP_HEAD_BYTES = 256 * 1024
@@ -29,11 +31,7 @@ class HttpResponse:
     body_offset: int  # where the body starts inside the block
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return find_header(self.headers, name)
 
     @property
     def chunked(self) -> bool:

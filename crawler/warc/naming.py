@@ -16,7 +16,9 @@ from pathlib import Path
 
 from crawler.errors import InputError
 
-__all__ = ["OPEN_SUFFIX", "WARC_SUFFIXES", "final_name", "is_warc_name", "warc_file_name", "warc_paths"]
+__all__ = [
+    "OPEN_SUFFIX", "WARC_SUFFIXES", "final_name", "fsync_dir", "is_warc_name", "warc_file_name", "warc_paths",
+]
 
 OPEN_SUFFIX = ".open"
 WARC_SUFFIXES = (".warc.gz", ".warc")
@@ -58,3 +60,12 @@ def warc_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         else:
             raise InputError(f"{path}: no such file or directory; pass WARC files or directories of them")
     return found
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a file created, renamed or removed in ``directory`` survive a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import ArchiveCorrupt, ArchiveError, DigestMismatch
-from crawler.models import Source, iso_utc
+from crawler.models import Source, find_header, iso_utc
 from crawler.warc.http import HttpParseError, body_offset, dechunk
 from crawler.warc.stream import GZIP_MAGIC, ByteStream, MemberStream, PlainStream, StreamDamage, find_next
 
@@ -83,11 +83,7 @@ class WarcRecord:
     member_index: int = 0  # > 0 only in a whole-file gzip: the n-th record of the member at offset
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return find_header(self.headers, name)
 
     @property
     def rec_type(self) -> str:

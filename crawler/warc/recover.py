@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import ArchiveWriteError, InputError
-from crawler.warc.naming import OPEN_SUFFIX, final_name
+from crawler.warc.naming import OPEN_SUFFIX, final_name, fsync_dir
 from crawler.warc.reader import iter_records
 from crawler.warc.stream import GZIP_MAGIC, MemberStream, StreamDamage, find_next
 
@@ -142,21 +142,13 @@ def _close(path: Path) -> Path:
     except FileExistsError as exc:
         raise ArchiveWriteError(f"cannot close {path}: {target} exists already; rename it by hand") from exc
     os.unlink(path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return target
 
 
 def _remove(path: Path) -> None:
     path.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def complete_target_uris(path: str | os.PathLike[str]) -> list[str]:

@@ -33,7 +33,7 @@ from crawler.faults import FaultInjector
 from crawler.models import Exchange, Source, iso_utc
 from crawler.warc import records
 from crawler.warc.compress import MemberSink
-from crawler.warc.naming import OPEN_SUFFIX, warc_file_name
+from crawler.warc.naming import OPEN_SUFFIX, fsync_dir, warc_file_name
 from crawler.warc.records import PayloadOrigin
 
 if TYPE_CHECKING:  # crawler.config imports the extraction package; the writer needs only the type
@@ -227,7 +227,7 @@ class WarcWriter:
             break
         stream = self._wrap_stream(handle) if self._wrap_stream else handle
         current = _OpenFile(path=path, final=final, handle=handle, stream=stream, size=0)
-        _fsync_dir(self._directory)
+        fsync_dir(self._directory)
         log.info("writing %s", path)
         try:
             info = self._compress(records.warcinfo_record(final.name, self._warcinfo, opened))
@@ -258,7 +258,7 @@ class WarcWriter:
         if rotating:
             self._faults.hit("during_rotation")
         _rename_no_replace(current.path, current.final)
-        _fsync_dir(self._directory)
+        fsync_dir(self._directory)
         log.info("closed %s (%d records, %d bytes)", current.final, current.records, current.size)
         self._closed.append(current.final)
         if self._on_file_closed is not None:
@@ -287,12 +287,4 @@ def _rename_no_replace(source: Path, target: Path) -> None:
         os.rename(source, target)
         return
     os.unlink(source)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
