@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import io
 import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -404,7 +405,7 @@ async def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, str 
 
     Memory stays within ``limit`` plus one network chunk; ``"length"`` says it was cut.
     """
-    chunks: list[bytes] = []
+    buffer = io.BytesIO()  # getvalue() hands over its buffer without a copy: no second body at the end
     size = 0
     stream = response.stream
     # a response built in memory (httpx.MockTransport) was read already: its ByteStream still
@@ -415,11 +416,11 @@ async def read_capped(response: httpx.Response, limit: int) -> tuple[bytes, str 
     )
     async for chunk in chunk_source:
         if size + len(chunk) > limit:
-            chunks.append(chunk[: limit - size])
-            return b"".join(chunks), "length"
-        chunks.append(chunk)
+            buffer.write(chunk[: limit - size])
+            return buffer.getvalue(), "length"
+        buffer.write(chunk)
         size += len(chunk)
-    return b"".join(chunks), None
+    return buffer.getvalue(), None
 
 
 def check_framing(response: httpx.Response, url: str) -> None:
