@@ -67,7 +67,6 @@ from crawler.models import Article, Exchange, Page, Source
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
-from crawler.warc.index import index_closed_file
 from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
@@ -716,8 +715,7 @@ class _WarcLanes:
             (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
                 WarcWriter(
-                    directory, config.archive, warcinfo=warcinfo, faults=faults,
-                    on_file_closed=_index_closed_file,
+                    directory, config.archive, warcinfo=warcinfo, faults=faults, index=True,
                     host=f"{machine}.{number}" if count > 1 else None,
                 ),
             )
@@ -784,7 +782,7 @@ def _check_writable(archive: Path) -> None:
 
 
 def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
-    """Trim and close ``.open`` WARC files a killed run left behind; one line per file."""
+    """Trim, close and index ``.open`` WARC files a killed run left behind; one line per file."""
     if not directory.is_dir():
         return ()
     reports = []
@@ -793,11 +791,6 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
         reports.append(str(report))
         log.warning("recovered %s", report)
     return tuple(reports)
-
-
-def _index_closed_file(path: Path) -> None:
-    """Index each WARC file as it closes (the CDXJ beside it); a failure is logged, not fatal."""
-    index_closed_file(path)
 
 
 def parse_since(text: str, now: datetime | None = None) -> date:

@@ -5,6 +5,7 @@ and articles.jsonl holds each article once."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import pytest
 
 from crawler.config import builtin_sites
 from crawler.frontier import Frontier, Status
+from crawler.warc.index import write_index
 from crawler.warc.verify import verify_file
 from tests.support.portalserver import Portal, PortalServer, SiteShape, build_portal, portal_config
 
@@ -91,6 +93,10 @@ def _check_resumed(world: World, archive: Path, baseline: dict[str, tuple[Status
     for path in warcs:
         report = verify_file(path)
         assert report.ok, report.lines()
+        expected = io.StringIO()
+        write_index([path], expected)
+        index = path.with_name(path.name + ".cdxj")
+        assert index.read_text(encoding="utf-8") == expected.getvalue(), f"{index}: not cdxj-indexer's"
     lines = (archive / "articles.jsonl").read_text(encoding="utf-8").splitlines()
     urls = [json.loads(line)["url"] for line in lines]
     assert len(urls) == len(set(urls)), "an article was written twice"

@@ -92,11 +92,17 @@ def test_crawl_warcs_pass_verify_warcio_check_and_cdxj_indexer(crawled: Crawled)
     assert all(json.loads(line.split(" ", 2)[2])["filename"].endswith(".warc.gz") for line in lines)
 
 
-def test_each_closed_file_has_its_cdxj_beside_it(crawled: Crawled) -> None:
+def test_each_closed_file_has_the_cdxj_indexer_index_beside_it(crawled: Crawled) -> None:
+    """The crawl indexes records as it writes them: the result is what cdxj-indexer makes of
+    the finished file, line for line."""
     for path in crawled.warcs:
         index = path.with_name(path.name + ".cdxj")
         assert index.exists(), f"{index} missing"
-        assert index.read_text(encoding="utf-8").strip()
+        expected = io.StringIO()
+        write_index([path], expected)
+        assert expected.getvalue().strip(), f"{path} has no indexable record"
+        assert index.read_text(encoding="utf-8") == expected.getvalue(), f"{index}: not cdxj-indexer's"
+    assert not list(crawled.archive.glob("*.cdxj.open")), "index spools are removed when files close"
 
 
 def test_replay_gives_exactly_the_crawls_articles(crawled: Crawled) -> None:

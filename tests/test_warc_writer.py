@@ -8,11 +8,13 @@ from __future__ import annotations
 import errno
 import gzip
 import io
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -333,3 +335,32 @@ def test_scan_payloads_rebuilds_revisit_detection_from_closed_files(tmp_path: Pa
         files = one.close() + two.close()
     assert read_record_at(files[0], again.offset or 0).header("WARC-Refers-To") == first.record_id
     assert read_record_at(files[1], shared_hit.offset or 0).rec_type == "revisit", "lanes share payloads"
+
+
+def test_index_written_with_the_records_equals_cdxj_indexer_on_the_closed_files(tmp_path: Path) -> None:
+    """``index=True``: responses, a revisit, a truncated and an empty body, a non-HTML type, a
+    metadata record and a rotation; each closed file's ``.cdxj`` is cdxj-indexer's, line for line."""
+    settings = ArchiveSettings(prefix="test", gzip_level=2, rollover_bytes=60_000)
+    exchanges = _page_exchanges(8)
+    exchanges += [
+        wf.exchange("https://x.test/first", b"<html>the same bytes twice</html>"),
+        wf.exchange("https://x.test/again", b"<html>the same bytes twice</html>"),  # a revisit
+        wf.exchange("https://x.test/cut", b"<html>cut", truncated="length"),
+        wf.exchange("https://x.test/empty", b""),
+        wf.exchange("https://x.test/robots.txt", b"User-agent: *\n", content_type="text/plain; charset=x"),
+    ]
+    with _writer(tmp_path, settings=settings, index=True) as writer:
+        for exchange in exchanges:
+            source = writer.write_exchange(exchange)
+            writer.write_metadata(source, exchange.url, {"site": "x", "outcome": "article"})
+        files = writer.close()
+    assert len(files) >= 2, "the small rollover should give several files"
+    kinds: Counter[str] = Counter()
+    for path in files:
+        expected = io.StringIO()
+        CDXJIndexer(expected, [str(path)], sort=True).process_all()
+        index = path.with_name(path.name + ".cdxj")
+        assert index.read_text(encoding="utf-8") == expected.getvalue(), f"{index}: not cdxj-indexer's"
+        kinds.update(json.loads(line.split(" ", 2)[2])["mime"] for line in expected.getvalue().splitlines())
+    assert kinds["warc/revisit"] == 1 and kinds["text/plain"] == 1, kinds
+    assert not list(tmp_path.glob("*.cdxj.open")), "spools are removed when files close"

@@ -4,6 +4,12 @@ Where: the crawl indexes each WARC file when it closes into ``<file>.cdxj`` besi
 ``crawler-…-00000-host.warc.gz.cdxj``), sorted, written to a temporary name and renamed, so an
 index is either whole or absent. ``crawler index FILES... -o out.cdxj`` writes one sorted index
 of many files (what pywb's ``indexes/index.cdxj`` holds).
+
+Reading a file back to index it costs about as much CPU as writing it (warcio parses every
+record again), so the crawl's writer hands each record to a ``CdxjSpool`` as it writes it: the
+same ``CDXJIndexer`` makes the line from the record in memory, lines are spooled to
+``<file>.cdxj.open`` and sorted into ``<file>.cdxj`` when the WARC file closes (tested equal to
+indexing the finished file). A file recovered after a crash is indexed by reading it back.
 """
 
 from __future__ import annotations
@@ -11,18 +17,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from cdxj_indexer.main import CDXJIndexer
+from cdxj_indexer.main import CDXJIndexer, SortingWriter
 
 from crawler.errors import ArchiveError, CrawlerError, InputError
 
-__all__ = ["INDEX_SUFFIX", "index_closed_file", "index_file", "write_index"]
+__all__ = ["INDEX_SUFFIX", "SPOOL_SUFFIX", "CdxjSpool", "index_closed_file", "index_file", "write_index"]
 
 log = logging.getLogger(__name__)
 
 INDEX_SUFFIX = ".cdxj"
+SPOOL_SUFFIX = INDEX_SUFFIX + ".open"  # unsorted lines of a WARC file still being written
 
 
 def write_index(paths: Iterable[str | os.PathLike[str]], out: TextIO) -> None:
@@ -61,3 +69,59 @@ def index_closed_file(path: str | os.PathLike[str]) -> Path | None:
     except (OSError, CrawlerError) as exc:
         log.warning("%s: could not write its CDXJ index (%s); run `crawler index %s`", path, exc, path)
         return None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a record's gzip member lies: what the indexer asks its record iterator."""
+
+    offset: int
+    length: int
+
+    def get_record_offset(self) -> int:
+        return self.offset
+
+    def get_record_length(self) -> int:
+        return self.length
+
+
+class CdxjSpool:
+    """The CDXJ index of one WARC file, made from its records as they are written.
+
+    ``add`` each record (a warcio record as written) with its member's offset and length;
+    ``finish`` sorts the lines into ``<warc>.cdxj`` (temporary name, fsync, rename), the same
+    file ``index_file`` would write after reading the WARC back. ``discard`` drops the spool.
+    """
+
+    def __init__(self, warc: Path) -> None:
+        self._warc = warc
+        self._spool = warc.with_name(warc.name + SPOOL_SUFFIX)
+        self._indexer = CDXJIndexer(None, [])
+        self._indexer.curr_filename = warc.name
+        self._handle: TextIO = open(self._spool, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish
+
+    def add(self, record: Any, offset: int, length: int) -> None:
+        if self._indexer.filter_record(record):
+            self._indexer.process_index_entry(_Place(offset, length), record, self._warc.name, self._handle)
+
+    def finish(self) -> Path:
+        """Write the sorted ``<warc>.cdxj``; return its path."""
+        self._handle.close()
+        target = self._warc.with_name(self._warc.name + INDEX_SUFFIX)
+        partial = target.with_name(target.name + ".tmp")
+        try:
+            with open(self._spool, encoding="utf-8") as lines, open(partial, "w", encoding="utf-8") as out:
+                writer = SortingWriter(out)
+                for line in lines:
+                    writer.write(line)
+                writer.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+            self._spool.unlink(missing_ok=True)
+        return target
+
+    def discard(self) -> None:
+        self._handle.close()
+        self._spool.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 A crawler killed while writing leaves ``<name>.warc.gz.open`` whose last gzip member may be
 cut (RELIABILITY F2, F3). Recovery keeps every member up to the first one that is not a
 complete, intact record, trims the rest with ``os.truncate``, fsyncs, and renames the file
-to its final name (never replacing an existing file). The report says how many bytes and
+to its final name (never replacing an existing file) and indexes it as a closing writer
+would (``<file>.cdxj``, replacing the writer's unsorted spool). The report says how many bytes and
 records were dropped and which URLs they held where that can still be read, so the frontier
 can fetch them again; ``complete_target_uris`` lists the URLs a file does hold.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import ArchiveWriteError, InputError
+from crawler.warc.index import SPOOL_SUFFIX, index_closed_file
 from crawler.warc.naming import OPEN_SUFFIX, final_name, fsync_dir
 from crawler.warc.reader import iter_records
 from crawler.warc.stream import GZIP_MAGIC, MemberStream, StreamDamage, find_next
@@ -126,6 +128,9 @@ def recover_file(path: str | os.PathLike[str]) -> RecoveryReport:
         final = _close(source)
     else:
         _remove(source)
+    source.with_name(final_name(source.name) + SPOOL_SUFFIX).unlink(missing_ok=True)
+    if final is not None:
+        index_closed_file(final)
     return RecoveryReport(source, final, records, end, size - end, dropped_count, tuple(dropped_uris))
 
 

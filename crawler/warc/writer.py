@@ -11,7 +11,9 @@ Guarantees (RELIABILITY F1, F2, F3, F6, F9):
 * a failed write (``ENOSPC``, ``EFBIG``, ...) trims the file back with ``os.ftruncate`` to where
   the failed exchange began, leaving every earlier record byte-identical, and raises
   ``OutOfSpace`` / ``ArchiveWriteError``;
-* rotation at ``archive.rollover_bytes``: an exchange's records never straddle two files.
+* rotation at ``archive.rollover_bytes``: an exchange's records never straddle two files;
+* with ``index=True``, each closed file gets its CDXJ index beside it, made from the records
+  as they were written (``crawler.warc.index.CdxjSpool``), not by reading the file back.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from crawler.faults import FaultInjector
 from crawler.models import Exchange, Source, iso_utc
 from crawler.warc import records
 from crawler.warc.compress import MemberSink
+from crawler.warc.index import CdxjSpool
 from crawler.warc.naming import OPEN_SUFFIX, fsync_dir, warc_file_name
 from crawler.warc.records import PayloadOrigin
 
@@ -55,6 +58,15 @@ class _OpenFile:
     stream: BinaryIO  # where bytes are written (the handle, or a test wrapper around it)
     size: int
     records: int = 0
+    index: CdxjSpool | None = None
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One record and its gzip member, as written."""
+
+    record: Any  # a warcio record
+    data: bytes
 
 
 class WarcWriter:
@@ -63,7 +75,8 @@ class WarcWriter:
     ``known_payloads`` maps payload digests already archived (e.g. by an earlier run, see
     ``crawler.warc.payloads.scan_payloads``) to their first capture, so revisit detection
     survives a restart; it is used by reference, so writers given one dict share it.
-    ``on_file_closed`` is called with each finished file (the crawl indexes it). ``host`` goes
+    ``index`` writes each closed file's CDXJ index beside it (from the records as written).
+    ``on_file_closed`` is called with each finished file, after its index. ``host`` goes
     into file names (default: this machine's name). ``wrap_stream`` (wraps the file object
     bytes go through) and ``clock`` are test hooks.
     """
@@ -76,6 +89,7 @@ class WarcWriter:
         warcinfo: Mapping[str, str],
         faults: FaultInjector | None = None,
         known_payloads: MutableMapping[str, PayloadOrigin] | None = None,
+        index: bool = False,
         on_file_closed: Callable[[Path], None] | None = None,
         host: str | None = None,
         wrap_stream: StreamWrapper | None = None,
@@ -87,6 +101,7 @@ class WarcWriter:
         self._faults = faults if faults is not None else FaultInjector.from_env()
         # Used by reference: writers given the same dict (the crawl's lanes) share what they archived.
         self._payloads = known_payloads if known_payloads is not None else {}
+        self._index = index
         self._on_file_closed = on_file_closed
         self._host = host
         self._wrap_stream = wrap_stream
@@ -112,7 +127,7 @@ class WarcWriter:
         else:
             main = records.response_record(exchange, digest)
         main_id = records.record_id(main)
-        members = [self._compress(main), self._compress(records.request_record(exchange, main_id))]
+        members = [self._member(main), self._member(records.request_record(exchange, main_id))]
         offset = self._write_members(members, what=exchange.url)
         assert self._file is not None
         if origin is None and self._dedupable(exchange):
@@ -123,7 +138,7 @@ class WarcWriter:
     def write_metadata(self, refers_to: Source, url: str, fields: Mapping[str, str]) -> None:
         """A ``metadata`` record for an article page (site, extractor generation, outcome)."""
         record = records.metadata_record(url, refers_to.record_id, fields, self._clock())
-        self._write_members([self._compress(record)], what=f"metadata for {url}")
+        self._write_members([self._member(record)], what=f"metadata for {url}")
 
     def known_payloads(self) -> Mapping[str, PayloadOrigin]:
         """Payload digest → first capture, for every payload this writer knows to be archived."""
@@ -153,18 +168,18 @@ class WarcWriter:
     def _dedupable(exchange: Exchange) -> bool:
         return bool(exchange.body) and not exchange.truncated
 
-    def _compress(self, record: Any) -> bytes:
+    def _member(self, record: Any) -> _Member:
         self._warcio.write_record(record)
-        return self._sink.take()
+        return _Member(record, self._sink.take())
 
     # ------------------------------------------------------------------ files
 
-    def _write_members(self, members: list[bytes], *, what: str) -> int:
+    def _write_members(self, members: list[_Member], *, what: str) -> int:
         """Write ``members`` to one file (rotating first if they would overflow it); fsync.
 
         Returns the offset of the first member.
         """
-        self._ensure_room(sum(map(len, members)))
+        self._ensure_room(sum(len(member.data) for member in members))
         assert self._file is not None
         return self._write_members_to(self._file, members, what=what)
 
@@ -230,23 +245,32 @@ class WarcWriter:
         fsync_dir(self._directory)
         log.info("writing %s", path)
         try:
-            info = self._compress(records.warcinfo_record(final.name, self._warcinfo, opened))
+            if self._index:
+                current.index = CdxjSpool(final)
+            info = self._member(records.warcinfo_record(final.name, self._warcinfo, opened))
             self._write_members_to(current, [info], what="warcinfo")
         except BaseException:
             handle.close()
             path.unlink(missing_ok=True)  # empty: nothing to keep
+            if current.index is not None:
+                current.index.discard()
             raise
         return current
 
-    def _write_members_to(self, current: _OpenFile, members: list[bytes], *, what: str) -> int:
+    def _write_members_to(self, current: _OpenFile, members: list[_Member], *, what: str) -> int:
         start = current.size
         try:
             for member in members:
-                self._write_member(current, member)
+                self._write_member(current, member.data)
             os.fsync(current.handle.fileno())
         except OSError as exc:
             self._rollback(current, start, exc, what)
         current.records += len(members)
+        if current.index is not None:
+            offset = start
+            for member in members:
+                current.index.add(member.record, offset, len(member.data))
+                offset += len(member.data)
         return start
 
     def _close_file(self, current: _OpenFile, *, rotating: bool = False) -> None:
@@ -261,8 +285,19 @@ class WarcWriter:
         fsync_dir(self._directory)
         log.info("closed %s (%d records, %d bytes)", current.final, current.records, current.size)
         self._closed.append(current.final)
+        if current.index is not None:
+            self._write_index(current.final, current.index)
         if self._on_file_closed is not None:
             self._on_file_closed(current.final)
+
+
+    @staticmethod
+    def _write_index(final: Path, index: CdxjSpool) -> None:
+        """A file's index is a convenience: a failure is logged, never stops the crawl."""
+        try:
+            index.finish()
+        except OSError as exc:
+            log.warning("%s: could not write its CDXJ index (%s); run `crawler index %s`", final, exc, final)
 
 
 def _write_all(stream: BinaryIO, data: bytes) -> None:
