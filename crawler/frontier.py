@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -58,6 +59,18 @@ class Kind(StrEnum):
 
 
 TERMINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Process ``index`` of ``count`` crawling one archive: it owns the hosts (pacing keys) whose
+    CRC-32 falls to it, so each host is paced, robots-checked and fetched by one process only."""
+
+    index: int
+    count: int
+
+    def owns(self, host: str) -> bool:
+        return zlib.crc32(host.encode("utf-8")) % self.count == self.index
 # Pages that change (listings, feeds, sitemaps, seeds): fetched again in each new round.
 REFRESHED = (Kind.SEED, Kind.LISTING, Kind.FEED, Kind.SITEMAP)
 
@@ -313,15 +326,17 @@ class Frontier:
 
     def claim(
         self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = (),
-        sites: Iterable[str] | None = None,
+        sites: Iterable[str] | None = None, shard: Shard | None = None,
     ) -> list[Claimed]:
         """Up to ``n`` due ``todo`` URLs, at most ``per_host`` per pacing key, spread over hosts.
 
         Hosts are visited round-robin from where the last claim stopped, so no host starves;
         each visit is an index lookup, so a claim costs O(hosts visited), not O(frontier).
-        ``sites`` limits the claim to those sites' URLs (``--sites``).
+        ``sites`` limits the claim to those sites' URLs (``--sites``), ``shard`` to the hosts
+        that process of the crawl owns (``crawl.processes``).
         """
         excluded = set(exclude_hosts)
+        mine = shard.owns if shard is not None else None
         site_filter, site_params = "", cast(tuple[str, ...], ())
         if sites is not None:
             wanted = tuple(sites)
@@ -329,7 +344,7 @@ class Frontier:
             site_params = wanted
         picked: list[sqlite3.Row | tuple[Any, ...]] = []
         for host in self._hosts_round_robin():
-            if host in excluded:
+            if host in excluded or (mine is not None and not mine(host)):
                 continue
             self._cursor_host = host
             take = min(per_host, n - len(picked))
@@ -350,6 +365,10 @@ class Frontier:
                 [(now, row[0]) for row in picked],
             )
         return [_claimed(row) for row in picked]
+
+    def in_progress(self) -> int:
+        """How many rows are claimed now (by this process or another of the same crawl)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM urls WHERE status = 'in_progress'").fetchone()[0])
 
     def _hosts_round_robin(self) -> Iterator[str]:
         """Distinct hosts with ``todo`` rows, from the cursor onwards, wrapping once."""

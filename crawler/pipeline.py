@@ -38,10 +38,11 @@ import socket
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -62,8 +63,9 @@ from crawler.errors import (
 from crawler.extract import Continuation, Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
-from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Status
+from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.models import Article, Exchange, Page, Source
+from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
@@ -76,6 +78,7 @@ log = logging.getLogger(__name__)
 # slow; hosts are spread over this many pools (bench/RESULTS.md "Crawl": 4 → 64 pools cut the
 # fetch's CPU per page by about a third with 50 hosts).
 CONNECTION_POOLS = 64
+OTHERS_POLL_S = 0.05  # how often an idle process of a multi-process crawl looks for new work
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -173,7 +176,8 @@ class Crawl:
     """One crawl run over an archive directory. Use ``await Crawl(...).run()``.
 
     ``transport`` and ``resolver`` replace the network and DNS (tests); ``client_shards``
-    is how many connection pools hosts are spread over (see ``Fetcher``).
+    is how many connection pools hosts are spread over (see ``Fetcher``). ``shard`` is set in
+    a peer process of a crawl with ``crawl.processes`` > 1 (``crawler.peers``).
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class Crawl:
         faults: FaultInjector | None = None,
         client_shards: int | None = None,
         install_signal_handlers: bool = False,
+        shard: Shard | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -198,6 +203,11 @@ class Crawl:
         self._faults = faults if faults is not None else FaultInjector.from_env()
         self._shards = client_shards or CONNECTION_POOLS
         self._install_signals = install_signal_handlers
+        processes = config.crawl.processes
+        # with several processes, this one is shard 0 unless it was started as a peer
+        self._shard = shard if shard is not None else (Shard(0, processes) if processes > 1 else None)
+        self._budget = _share(options.max_pages, self._shard)
+        self._peers: Peers | None = None
         self._extractor = Extractor(self.sites)
         settings = config.crawl
         self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
@@ -220,6 +230,8 @@ class Crawl:
     def request_stop(self) -> None:
         """Stop taking new work; in-flight URLs finish (a second call stops them too)."""
         self._signals += 1
+        if self._peers is not None:
+            self._peers.stop(self._signals)
         if self._signals == 1:
             log.warning("stopping: finishing the pages in flight (interrupt again to stop at once)")
         else:
@@ -255,10 +267,60 @@ class Crawl:
         round_ = self._frontier.begin_run()
         log.info("round %d (%s)", round_, "resumed" if released else "started")
         warcs: list[Path] = []
+        peers: list[PeerResult] = []
+        async with self._components(warcs, shared_sink=False):
+            added = self._frontier.add(seeds)
+            log.info("%d seeds (%d new)", len(seeds), added)
+            if self._shard is not None:
+                self._peers = Peers(self.config, self.options, self._shard.count)
+            try:
+                with self._signal_handlers():
+                    interrupted = await self._dispatch()
+                if self._peers is not None:
+                    peers = await self._peers.results()
+            except BaseException:
+                if self._peers is not None:
+                    self._peers.close()
+                raise
+        interrupted = interrupted or any(peer.interrupted for peer in peers)
+        hit_max_pages = self._hit_max_pages or any(peer.hit_max_pages for peer in peers)
+        complete = not interrupted and not hit_max_pages and not self._frontier.has_due(
+            time.time(), self._site_ids
+        )
+        self._frontier.end_run(complete)
+        return self._summary(started, warcs, interrupted, recovered, peers)
+
+    async def run_peer(self, stops: Synchronized[int]) -> PeerResult:
+        """A peer's run (``crawler.peers``): its shard of the hosts, until the crawl is done."""
+        assert self._shard is not None
+        self._frontier = Frontier.open(self.options.archive_dir)
+        warcs: list[Path] = []
+        try:
+            async with self._components(warcs, shared_sink=True):
+                watcher = asyncio.create_task(watch_stops(stops, self.request_stop))
+                try:
+                    interrupted = await self._dispatch()
+                finally:
+                    watcher.cancel()
+            return PeerResult(
+                progress=self.progress, articles_written=self._sink.written,
+                duplicates=self._sink.duplicates, warcs=tuple(warcs), interrupted=interrupted,
+                hit_max_pages=self._hit_max_pages,
+                robots_unavailable=tuple(self._fetcher.robots.unavailable()),
+            )
+        finally:
+            self._frontier.close()
+            self._cpu.shutdown(wait=True)
+
+    @contextlib.asynccontextmanager
+    async def _components(self, warcs: list[Path], *, shared_sink: bool) -> AsyncIterator[None]:
+        """The sink, WARC lanes and fetcher of one process, closed in reverse (closed WARC files
+        are appended to ``warcs``)."""
         async with contextlib.AsyncExitStack() as stack:
-            self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir))
+            self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir, shared=shared_sink))
             self._warcs = _WarcLanes(
-                self.options.archive_dir, self.config, warcinfo=self._warcinfo(), faults=self._faults
+                self.options.archive_dir, self.config, warcinfo=self._warcinfo(), faults=self._faults,
+                shard=self._shard,
             )
 
             async def close_warcs() -> None:
@@ -269,15 +331,7 @@ class Crawl:
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
             ))
-            added = self._frontier.add(seeds)
-            log.info("%d seeds (%d new)", len(seeds), added)
-            with self._signal_handlers():
-                interrupted = await self._dispatch()
-        complete = not interrupted and not self._hit_max_pages and not self._frontier.has_due(
-            time.time(), self._site_ids
-        )
-        self._frontier.end_run(complete)
-        return self._summary(started, warcs, interrupted, recovered)
+            yield
 
     def _warcinfo(self) -> dict[str, str]:
         settings = self.config.crawl
@@ -382,10 +436,14 @@ class Crawl:
         failure: BaseException | None = None
         try:
             while True:
+                others_done = not running and self._others_done()
                 if not self._stop.is_set() and failure is None:
                     self._start_more(running)
                 if not running:
-                    break
+                    if self._stop.is_set() or failure is not None or others_done or self._hit_max_pages:
+                        break
+                    await self._pause_for_others()
+                    continue
                 watch = self._hard_stop if self._stop.is_set() else self._stop
                 waiter = asyncio.ensure_future(watch.wait())
                 done, _ = await asyncio.wait([*running, waiter], return_when=asyncio.FIRST_COMPLETED)
@@ -404,9 +462,29 @@ class Crawl:
             raise failure
         return self._signals > 0
 
+    def _others_done(self) -> bool:
+        """Whether no other process of the crawl can add work to this shard: none has a URL in
+        flight and no URL is due anywhere (a peer still starting has its shard ahead of it).
+        Looked at before claiming, so a claim that then finds nothing means the crawl is done.
+        A failed peer stops the crawl."""
+        if self._shard is None:
+            return True
+        if self._peers is not None and self._peers.failed():
+            log.error("a crawl process failed; stopping the others")
+            self.request_stop()
+            self.request_stop()
+            return True
+        if self._peers is not None and not self._peers.running():
+            return True
+        return self._frontier.in_progress() == 0 and not self._frontier.has_due(time.time(), self._site_ids)
+
+    async def _pause_for_others(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), OTHERS_POLL_S)
+
     def _start_more(self, running: dict[asyncio.Task[None], Claimed]) -> None:
         free = self.config.crawl.concurrency - len(running)
-        budget = self.options.max_pages
+        budget = self._budget
         if budget is not None:
             free = min(free, budget - self._claimed_total)
             if free <= 0:
@@ -417,7 +495,7 @@ class Crawl:
         in_flight = Counter(claimed.host for claimed in running.values())
         busy = {host for host, count in in_flight.items() if count >= cap}
         claims = self._frontier.claim(
-            free, time.time(), per_host=cap, exclude_hosts=busy, sites=self._site_ids
+            free, time.time(), per_host=cap, exclude_hosts=busy, sites=self._site_ids, shard=self._shard
         )
         for claimed in claims:
             self._claimed_total += 1
@@ -674,25 +752,27 @@ class Crawl:
             self._progress_callback(site_id, progress)
 
     def _summary(
-        self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...]
+        self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...],
+        peers: Sequence[PeerResult] = (),
     ) -> CrawlSummary:
         now = time.time()
         todo = sum(count for (_, status), count in self._frontier.counts().items() if status is Status.TODO)
         deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
+        robots = set(self._fetcher.robots.unavailable()).union(*(peer.robots_unavailable for peer in peers))
         return CrawlSummary(
             counts=self._frontier.counts(),
             reasons=self._frontier.reasons(),
-            progress=self.progress,
-            articles_written=self._sink.written,
-            duplicates=self._sink.duplicates,
-            warcs=tuple(warcs),
+            progress=_merged_progress([self.progress, *(peer.progress for peer in peers)]),
+            articles_written=self._sink.written + sum(peer.articles_written for peer in peers),
+            duplicates=self._sink.duplicates + sum(peer.duplicates for peer in peers),
+            warcs=tuple(sorted([*warcs, *(path for peer in peers for path in peer.warcs)])),
             deferred=deferred,
             todo=todo,
             interrupted=interrupted,
-            hit_max_pages=self._hit_max_pages,
+            hit_max_pages=self._hit_max_pages or any(peer.hit_max_pages for peer in peers),
             torn=self._sink.torn,
             recovered=recovered,
-            robots_unavailable=tuple(self._fetcher.robots.unavailable()),
+            robots_unavailable=tuple(sorted(robots)),
             elapsed_s=time.monotonic() - started,
         )
 
@@ -708,9 +788,10 @@ class _WarcLanes:
     to the same lane (chosen by the frontier row id), in order.
     """
 
-    def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector):
+    def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector,
+                 shard: Shard | None = None):
         count = config.crawl.warc_writers
-        machine = socket.gethostname()
+        machine = socket.gethostname() + (f".p{shard.index}" if shard is not None else "")
         self._lanes = [
             (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
@@ -756,6 +837,29 @@ async def _in_thread(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _share(max_pages: int | None, shard: Shard | None) -> int | None:
+    """This process's part of ``--max-pages`` (the parts add up to it)."""
+    if max_pages is None or shard is None:
+        return max_pages
+    return max_pages // shard.count + (1 if shard.index < max_pages % shard.count else 0)
+
+
+def _merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, SiteProgress]:
+    """Per-site counts of several processes added up (the earliest start kept)."""
+    merged: dict[str, SiteProgress] = {}
+    for part in parts:
+        for site_id, one in part.items():
+            total = merged.setdefault(site_id, SiteProgress(started=one.started))
+            total.fetched += one.fetched
+            total.articles += one.articles
+            total.errors += one.errors
+            total.skipped += one.skipped
+            total.deferred += one.deferred
+            total.bytes += one.bytes
+            total.started = min(total.started, one.started)
+    return merged
 
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:

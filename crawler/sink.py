@@ -69,14 +69,18 @@ class JsonlSink:
         self._lock = threading.Lock()  # WARC lane threads write articles concurrently
 
     @classmethod
-    def open(cls, archive_dir: str | Path) -> JsonlSink:
-        """Open for appending: repair a torn last line, then load the de-duplication keys."""
+    def open(cls, archive_dir: str | Path, *, shared: bool = False) -> JsonlSink:
+        """Open for appending: repair a torn last line, then load the de-duplication keys.
+
+        ``shared``: another process of the same crawl (which repaired the file) is appending
+        now, so an unterminated last line is its line being written: left alone, not loaded.
+        """
         path = Path(archive_dir) / FILE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        torn = repair_torn_tail(path)
+        torn = None if shared else repair_torn_tail(path)
         if torn is not None:
             log.warning(torn.describe())
-        keys = _load_keys(path)
+        keys = _load_keys(path, complete_lines_only=shared)
         handle = path.open("ab")
         return cls(path, handle, keys, torn)
 
@@ -156,12 +160,14 @@ def _parses(line: bytes) -> bool:
         return False
 
 
-def _load_keys(path: Path) -> set[bytes]:
+def _load_keys(path: Path, *, complete_lines_only: bool = False) -> set[bytes]:
     keys: set[bytes] = set()
     if not path.exists():
         return keys
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
+            if complete_lines_only and not line.endswith(b"\n"):
+                break
             try:
                 data = json.loads(line)
             except ValueError as exc:

@@ -5,7 +5,9 @@ Checks: every fixture article reachable from the seeds is extracted and equals i
 JSON (except ``source``, which must point at the archived response); no host ever got two
 requests closer than its interval; robots.txt disallow is respected (RELIABILITY E1); a 500
 then 200 page (C4), a 429 with Retry-After (C1) and off-scope redirects (D4, D7) behave as
-the fault matrix says; the canary is never contacted; the WARCs read back whole.
+the fault matrix says; the canary is never contacted; the WARCs read back whole. Every check
+runs on a one-process crawl and on a two-process one (``crawl.processes: 2``, hosts split
+between the processes).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Run:
     summary: CrawlSummary
     faults: Faults
     rows: dict[str, Row]
+    processes: int
 
     def articles(self) -> dict[str, dict[str, object]]:
         lines = (self.archive / "articles.jsonl").read_text(encoding="utf-8").splitlines()
@@ -103,9 +106,10 @@ def _pick_faults(portal: Portal, canary: Canary) -> tuple[Faults, dict[str, list
     return faults, disallow, extra
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    archive = tmp_path_factory.mktemp("e2e") / "archive"
+@pytest.fixture(scope="module", params=[1, 2], ids=["1-process", "2-processes"])
+def run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Run]:
+    processes = request.param
+    archive = tmp_path_factory.mktemp(f"e2e-{processes}") / "archive"
     with Canary() as canary:
         plain = build_portal(_shapes())
         faults, disallow, extra = _pick_faults(plain, canary)
@@ -115,11 +119,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             server.fault(faults.too_many, Fault.too_many_requests(RETRY_AFTER_S))
             server.fault(faults.offsite_redirect, Fault.redirect("https://other.example/berita/1"))
             server.fault(faults.canary_redirect, Fault.redirect(f"{canary.url}/landing"))
-            config = parse_config(portal_config(portal, server, archive, interval_s=INTERVAL_S))
+            config = parse_config(portal_config(portal, server, archive, interval_s=INTERVAL_S,
+                                                extra_crawl={"processes": processes}))
             summary = asyncio.run(Crawl(config, CrawlOptions(archive)).run())
             with Frontier.open(archive) as frontier:
                 rows = {row.url: row for row in frontier.rows()}
-            yield Run(portal, server, canary, archive, summary, faults, rows)
+            yield Run(portal, server, canary, archive, summary, faults, rows, processes)
 
 
 def test_every_reachable_fixture_article_is_extracted_as_expected(run: Run) -> None:
@@ -219,6 +224,9 @@ def test_summary_and_exit_code(run: Run) -> None:
     assert run.summary.exit_code == 3  # the redirect to the canary failed:ssrf
     assert run.summary.warcs and all(path.exists() for path in run.summary.warcs)
     assert not list(run.archive.glob("*.open"))
+    if run.processes > 1:  # each process writes its own files, named by its shard
+        for shard in ("p0", "p1"):
+            assert any(f".{shard}." in path.name for path in run.summary.warcs), f"no WARC of {shard}"
 
 
 def test_warcs_verify(run: Run) -> None:

@@ -45,11 +45,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(portal, server, tmp_path_factory.mktemp("kill"))
 
 
-def _command(world: World, archive: Path) -> list[str]:
+def _command(world: World, archive: Path, processes: int = 1) -> list[str]:
     config = archive.parent / f"{archive.name}.yaml"
     if not config.exists():
         text = portal_config(world.portal, world.server, archive, interval_s=0.05, concurrency=6,
-                             rollover_bytes=120_000)  # several files, so kills land around rotations
+                             rollover_bytes=120_000,  # several files, so kills land around rotations
+                             extra_crawl={"processes": processes})
         config.write_text(text)
     return [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config), "--archive", str(archive)]
 
@@ -179,3 +180,87 @@ def test_kill_at_a_random_moment_then_resume(
     resumed = _run(world, archive)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _check_resumed(world, archive, baseline, done_at_kill, log_start)
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text()
+        found.update(int(child) for child in text.split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids: set[int]) -> None:
+    """The crawler's child processes (its peer, multiprocessing's helper) end with it."""
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "a child process outlived the crawler"
+        time.sleep(0.05)
+
+
+def test_kill_a_two_process_crawl_mid_run_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]]
+) -> None:
+    """``crawl.processes: 2``: a kill -9 of the crawler takes its peer process with it (nothing
+    keeps fetching or writing), and the same command resumes with the invariants intact."""
+    archive = world.tmp / "two-processes"
+    total = len(world.server.log)
+    process = subprocess.Popen(_command(world, archive, processes=2), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(world.server.log) - total < len(baseline) // 2 and process.poll() is None:
+            assert time.monotonic() < deadline, "the crawl did not get going"
+            time.sleep(0.002)
+        peers = _children(process.pid)
+        assert peers, "a two-process crawl should have started a peer"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    _wait_gone(peers)
+    done_at_kill = _done(archive)
+    assert done_at_kill < {url for url, (status, _) in baseline.items() if status is Status.DONE}
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+
+
+def test_sigint_stops_a_two_process_crawl_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]]
+) -> None:
+    """SIGINT to the crawler reaches its peer: both finish what is in flight, close their WARC
+    files, the crawler exits 11 (interrupted), and the same command completes the crawl."""
+    archive = world.tmp / "two-processes-sigint"
+    total = len(world.server.log)
+    process = subprocess.Popen(_command(world, archive, processes=2), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(world.server.log) - total < len(baseline) // 2 and process.poll() is None:
+            assert time.monotonic() < deadline, "the crawl did not get going"
+            time.sleep(0.002)
+        peers = _children(process.pid)
+        assert peers, "a two-process crawl should have started a peer"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 11, stderr[-3000:]
+    _wait_gone(peers)
+    assert not list(archive.glob("*.open")), "every process closed its WARC files"
+    done_at_stop = _done(archive)
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_at_stop, log_start)

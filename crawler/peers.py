@@ -1,0 +1,132 @@
+"""More crawl processes on one archive (``crawl.processes``): start them, stop them, collect them.
+
+One Python process is bound to one core by the GIL: fetching, archiving and extracting many
+hosts at speed needs more. The process the user started holds the archive lock, recovers
+files, opens the round and adds the seeds, then starts ``processes - 1`` peers. Each peer is a
+``Crawl`` on its own ``Shard`` of the hosts, with its own fetcher, WARC files (``.<shard>.`` in
+their names) and frontier connection, appending whole lines to the same ``articles.jsonl``.
+A host belongs to one shard, so its pace, robots.txt and Retry-After pauses stay exact.
+
+A stop (SIGINT/SIGTERM to the first process) reaches the peers through a shared counter; a
+``kill -9`` of the first process kills them too (``PR_SET_PDEATHSIG``), so no peer outlives it
+and the next run finds every claimed row free to release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.frontier import Shard
+
+if TYPE_CHECKING:  # the pipeline imports this module; a peer imports the pipeline when it starts
+    from crawler.config import Config
+    from crawler.pipeline import CrawlOptions, SiteProgress
+
+__all__ = ["PeerResult", "Peers"]
+
+_PR_SET_PDEATHSIG = 1
+STOP_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    """What a peer reports when it ends: the parts of the summary the frontier does not hold."""
+
+    progress: dict[str, SiteProgress]
+    articles_written: int
+    duplicates: int
+    warcs: tuple[Path, ...]
+    interrupted: bool
+    hit_max_pages: bool
+    robots_unavailable: tuple[str, ...]
+
+
+class Peers:
+    """The ``count - 1`` peer processes of one crawl; shard 0 is the caller's."""
+
+    def __init__(self, config: Config, options: CrawlOptions, count: int) -> None:
+        context = multiprocessing.get_context("spawn")  # not fork: this process has threads
+        self._stops: Synchronized[int] = context.Value("i", 0)
+        self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
+                                         initargs=(self._stops,))
+        loop = asyncio.get_running_loop()
+        self._futures = [
+            loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, count))
+            for index in range(1, count)
+        ]
+
+    def stop(self, signals: int) -> None:
+        """Pass on the caller's stop: 1 finishes what is in flight, 2 stops at once."""
+        with self._stops.get_lock():
+            self._stops.value = max(self._stops.value, signals)
+
+    def running(self) -> bool:
+        return not all(future.done() for future in self._futures)
+
+    def failed(self) -> bool:
+        return any(future.done() and future.exception() is not None for future in self._futures)
+
+    async def results(self) -> list[PeerResult]:
+        """Wait for every peer; the first failure is raised (after all have ended)."""
+        done = await asyncio.gather(*self._futures, return_exceptions=True)
+        self._pool.shutdown(wait=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [outcome for outcome in done if isinstance(outcome, PeerResult)]
+
+    def close(self) -> None:
+        """Stop the peers at once (the caller is failing) and wait for them."""
+        self.stop(2)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Peer:
+    """The stop counter a peer process watches (set once, when the process starts)."""
+
+    stops: Synchronized[int] | None = None
+
+
+def _start_peer(stops: Synchronized[int]) -> None:
+    _die_with_parent()
+    # the first process handles signals and passes stops on through the counter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _Peer.stops = stops
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
+    """A peer process's whole life: crawl its shard until the crawl is done or stopped."""
+    from crawler.pipeline import Crawl
+
+    assert _Peer.stops is not None, "peer started without its stop counter"
+    return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops))
+
+
+async def watch_stops(stops: Synchronized[int], request_stop: Callable[[], None]) -> None:
+    """Call ``request_stop`` once for each stop the first process passed on."""
+    seen = 0
+    while True:
+        wanted = stops.value
+        while seen < wanted:
+            seen += 1
+            request_stop()
+        await asyncio.sleep(STOP_POLL_S)
