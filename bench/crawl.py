@@ -4,9 +4,10 @@ A portal server process (``tests/support/portalserver.py``, reached as an HTTP p
 50 kompas-like hosts of unique ~100 KB article pages, each host with a sitemap and robots.txt.
 
 1. Politeness off: our crawl (fetch + WARC + extract + articles.jsonl, started from the 50
-   sitemaps) and Scrapy (fetch only, the same article URLs, robots.txt obeyed) in the same
-   run, one after the other, the same concurrency. Pages/s over the crawl, CPU ms per page
-   and peak RSS of each process (``os.wait4``), and the ratio.
+   sitemaps) on one process and on ``--processes`` (``crawl.processes``), and Scrapy (fetch
+   only, the same article URLs, robots.txt obeyed) in the same run, one after the other, the
+   same concurrency per process. Pages/s over the crawl, CPU ms per page and peak RSS of each
+   run (``os.wait4``: the largest process), and the ratios.
 2. Politeness on: 50 hosts at 5 requests/s (``interval_s: 0.2``): interval violations in the
    server's log and the rate reached against the allowed one.
 3. Memory: a crawl whose frontier holds 100,000 URLs (50 sitemaps × 2,000 small pages).
@@ -103,7 +104,8 @@ def fetch_server_log(portal: BenchPortal) -> list[tuple[float, str, str, int]]:
 
 
 def our_config(
-    archive: Path, portal: BenchPortal, *, concurrency: int, interval_s: float, per_host: int, gzip_level: int
+    archive: Path, portal: BenchPortal, *, concurrency: int, interval_s: float, per_host: int,
+    gzip_level: int, processes: int = 1,
 ) -> str:
     """The built-in kompas site (its extraction rules) moved onto the loopback listeners."""
     config = {
@@ -112,6 +114,7 @@ def our_config(
             "max_concurrency_per_host": per_host,
             "timeouts_s": {"connect": 10, "read": 30, "total": 60},
             "retry": {"attempts": 2, "backoff_base_s": 0.1, "backoff_max_s": 1},
+            "processes": processes,
         },
         "network": {"allow_private_addresses": ["127.0.0.1/32"]},
         "archive": {"dir": str(archive), "gzip_level": gzip_level},
@@ -183,46 +186,56 @@ print(json.dumps({"pages": seen["pages"], "crawl_s": stats["elapsed_time_seconds
 def speed(args: argparse.Namespace, work: Path) -> list[str]:
     server, portal = start_server(args.hosts, args.pages_per_host, args.page_bytes)
     try:
-        archive = work / "speed"
-        config = work / "speed.json"
-        config.write_text(our_config(archive, portal, concurrency=args.concurrency, interval_s=0,
-                                     per_host=args.concurrency, gzip_level=args.gzip_level))
         urls = work / "urls.json"
         urls.write_text(json.dumps(portal.article_urls()))
         spider = work / "spider.py"
         spider.write_text(SCRAPY_SPIDER)
         direct = {"http_proxy": "", "HTTP_PROXY": "", "no_proxy": "*"}
-        rows: list[tuple[Measure, Measure]] = []
+        runs: list[tuple[str, list[str], dict[str, str] | None, Path | None]] = []
+        for processes in sorted({1, args.processes}):
+            archive = work / f"speed-{processes}"
+            config = work / f"speed-{processes}.json"
+            config.write_text(our_config(archive, portal, concurrency=args.concurrency, interval_s=0,
+                                         per_host=args.concurrency, gzip_level=args.gzip_level,
+                                         processes=processes))
+            name = f"ours, {processes} process{'es' if processes > 1 else ''} (fetch+WARC+extract+JSONL)"
+            command = [sys.executable, __file__, "--ours-child", str(config), str(archive)]
+            runs.append((name, command, None, archive))
+        scrapy_command = [sys.executable, str(spider), str(urls), str(args.concurrency)]
+        runs.append(("Scrapy 2.x (fetch only)", scrapy_command, direct, None))
+        measured: dict[str, list[Measure]] = {name: [] for name, *_ in runs}
         for _ in range(args.repeat):
-            shutil.rmtree(archive, ignore_errors=True)
-            ours, report = run_measured("ours", [sys.executable, __file__, "--ours-child", str(config),
-                                                 str(archive)])
-            assert report["articles"] == len(portal.article_urls()), report
-            scrapy = [sys.executable, str(spider), str(urls), str(args.concurrency)]
-            theirs, _ = run_measured("scrapy", scrapy, env=direct)
-            assert theirs.pages == len(portal.article_urls()), theirs
-            rows.append((ours, theirs))
+            for name, command, env, archive in runs:
+                if archive is not None:
+                    shutil.rmtree(archive, ignore_errors=True)
+                measure, _ = run_measured(name, command, env=env)
+                assert measure.pages == len(portal.article_urls()), (name, measure)
+                measured[name].append(measure)
     finally:
         server.terminate()
         server.wait()
     lines = [
         f"{args.hosts} hosts × {args.pages_per_host} pages of {args.page_bytes // 1000} KB, "
-        f"concurrency {args.concurrency}, politeness off, {args.repeat} runs (median):",
+        f"concurrency {args.concurrency} per process, politeness off, {args.repeat} rounds (median):",
         "",
-        "| crawler | pages | pages/s | CPU ms/page | peak RSS MB | process wall s |",
+        "| crawler | pages | pages/s | CPU ms/page | peak RSS MB (largest process) | process wall s |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for index, name in ((0, "ours (fetch + WARC + extract + JSONL)"), (1, "Scrapy 2.x (fetch only)")):
-        picked = [pair[index] for pair in rows]
+    for name, picked in measured.items():
         lines.append(
             f"| {name} | {picked[0].pages} | {statistics.median(m.pages_per_s for m in picked):.0f} | "
             f"{statistics.median(m.cpu_ms_per_page for m in picked):.2f} | "
             f"{statistics.median(m.max_rss_mb for m in picked):.0f} | "
             f"{statistics.median(m.wall_s for m in picked):.1f} |"
         )
-    ratio = statistics.median(o.pages_per_s / t.pages_per_s for o, t in rows)
-    cpu_ratio = statistics.median(t.cpu_ms_per_page / o.cpu_ms_per_page for o, t in rows)
-    lines += ["", f"ratio ours/Scrapy: pages/s {ratio:.2f}×; CPU per page (Scrapy/ours) {cpu_ratio:.2f}×"]
+    scrapy = measured[runs[-1][0]]
+    lines.append("")
+    for name, *_ in runs[:-1]:
+        pairs = list(zip(measured[name], scrapy, strict=True))
+        ratio = statistics.median(o.pages_per_s / t.pages_per_s for o, t in pairs)
+        cpu = statistics.median(t.cpu_ms_per_page / o.cpu_ms_per_page for o, t in pairs)
+        lines.append(f"- {name} ÷ Scrapy: pages/s **{ratio:.2f}×** (per round, median); "
+                     f"CPU per page, Scrapy ÷ ours: {cpu:.2f}×")
     return lines
 
 
@@ -301,6 +314,7 @@ def main() -> None:
     parser.add_argument("--pages-per-host", type=int, default=40)
     parser.add_argument("--page-bytes", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--processes", type=int, default=2, help="crawl.processes of our second speed run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rate", type=float, default=5.0, help="requests/s per host with politeness on")
     parser.add_argument("--polite-pages", type=int, default=40)

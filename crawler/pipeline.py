@@ -3,13 +3,14 @@
 One ``Crawl`` runs a bounded number of workers (``crawl.concurrency``). A dispatcher claims
 due URLs from the frontier spread over hosts, skipping hosts already at their concurrency cap;
 each worker fetches its URL (``Fetcher``: scope, robots, pacing, retries, redirects), writes
-every exchange to WARC (fsynced), then
+every exchange to WARC, then
 
 * a listing, feed or sitemap: discovers links and adds them to the frontier;
 * an article: fetches the rest of a multi-page article (``Extractor.continuation``),
   extracts, writes a ``metadata`` record and the article to ``articles.jsonl``;
 
-and only then marks the URL done (``mark_done`` after the fsync: no false done). Every URL
+then fsyncs the WARC file and ``articles.jsonl`` (one fsync serves every page written since
+the last: a group commit) and only then marks the URL done (no false done). Every URL
 ends ``done``, ``failed:<reason>``, ``skipped:<reason>`` or stays ``todo`` with a
 ``next_attempt_at`` (a deferral), and the run ends by itself when nothing is due.
 
@@ -38,7 +39,7 @@ import socket
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -219,9 +220,11 @@ class Crawl:
         self._claimed_total = 0
         self._hit_max_pages = False
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
+        self._cpu_sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-sync")
         # set in run()
         self._frontier: Frontier
         self._warcs: _WarcLanes
+        self._commit: GroupCommit
         self._sink: JsonlSink
         self._fetcher: Fetcher
 
@@ -254,6 +257,7 @@ class Crawl:
                 self._frontier.close()
         finally:
             self._cpu.shutdown(wait=True)
+            self._cpu_sync.shutdown(wait=True)
             lock.release()
 
     # ------------------------------------------------------------ setup and teardown
@@ -311,6 +315,7 @@ class Crawl:
         finally:
             self._frontier.close()
             self._cpu.shutdown(wait=True)
+            self._cpu_sync.shutdown(wait=True)
 
     @contextlib.asynccontextmanager
     async def _components(self, warcs: list[Path], *, shared_sink: bool) -> AsyncIterator[None]:
@@ -327,6 +332,8 @@ class Crawl:
                 warcs.extend(await self._warcs.close())
 
             stack.push_async_callback(close_warcs)
+            self._commit = GroupCommit(self._make_durable)
+            stack.push_async_callback(self._commit.close)  # before the WARC files close
             self._fetcher = await stack.enter_async_context(Fetcher(
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
@@ -517,7 +524,8 @@ class Crawl:
         site = self._site(claimed.site)
         assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(claimed.url)
-        sources = [await self._warcs.write_exchange(claimed.id, exchange) for exchange in result.exchanges]
+        sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
+                   for exchange in result.exchanges]
         progress.fetched += 1
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
         try:
@@ -530,6 +538,7 @@ class Crawl:
             progress.errors += 1
             self._frontier.mark_failed(claimed.id, exc.reason)
         else:
+            await self._commit.durable()
             self._faults.hit("before_frontier_commit")
             last = sources[-1]
             self._frontier.mark_done(
@@ -666,9 +675,14 @@ class Crawl:
     def _record_article(
         self, writer: WarcWriter, source: Source, url: str, fields: dict[str, str], article: Article | None
     ) -> bool:
-        """On a WARC lane's thread: the metadata record, then the article line (both fsynced)."""
-        writer.write_metadata(source, url, fields)
-        return article is not None and self._sink.write(article)
+        """On a WARC lane's thread: the metadata record, then the article line (both fsynced
+        by the group commit before the URL is marked done)."""
+        writer.write_metadata(source, url, fields, sync=False)
+        return article is not None and self._sink.write(article, sync=False)
+
+    async def _make_durable(self) -> None:
+        """fsync every WARC lane's file and the sink (each only if it has unsynced bytes)."""
+        await asyncio.gather(self._warcs.sync(), _in_thread(self._cpu_sync, self._sink.sync))
 
     def _extract(self, pages: Sequence[Page]) -> tuple[Article | None, str]:
         """The article of ``pages`` (joined when several) and the rules generation used."""
@@ -716,7 +730,8 @@ class Crawl:
         if site is None or site.id != claimed.site or any(row.url == url for row in attempted):
             return None
         result = await self._fetcher.fetch(url)
-        sources = [await self._warcs.write_exchange(claimed.id, exchange) for exchange in result.exchanges]
+        sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
+                   for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         progress.fetched += 1
         row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
@@ -806,16 +821,21 @@ class _WarcLanes:
     def _lane(self, key: int) -> tuple[ThreadPoolExecutor, WarcWriter]:
         return self._lanes[key % len(self._lanes)]
 
-    async def write_exchange(self, key: int, exchange: Exchange) -> Source:
-        """Archive ``exchange`` (fsynced when this returns); where its main record is."""
+    async def write_exchange(self, key: int, exchange: Exchange, *, sync: bool = True) -> Source:
+        """Archive ``exchange`` (fsynced when this returns, unless ``sync=False``); where its main
+        record is."""
         thread, writer = self._lane(key)
-        return await _in_thread(thread, writer.write_exchange, exchange)
+        return await _in_thread(thread, writer.write_exchange, exchange, sync=sync)
 
     async def run(self, key: int, function: Callable[Concatenate[WarcWriter, P], T], *args: P.args,
                   **kwargs: P.kwargs) -> T:
         """``function(writer, ...)`` on the lane's thread, in order with its other writes."""
         thread, writer = self._lane(key)
         return await _in_thread(thread, function, writer, *args, **kwargs)
+
+    async def sync(self) -> None:
+        """fsync every lane's file (on the lane's thread, in order with its writes), in parallel."""
+        await asyncio.gather(*(_in_thread(thread, writer.sync) for thread, writer in self._lanes))
 
     async def close(self) -> list[Path]:
         """Close every writer (renaming its ``.open`` file) and stop the threads."""
@@ -827,6 +847,54 @@ class _WarcLanes:
             for thread, _ in self._lanes:
                 thread.shutdown(wait=True)
         return sorted(closed)
+
+
+class GroupCommit:
+    """Pages wait in ``durable()`` before they are marked done; one ``flush`` (fsync of every
+    WARC file and the sink) serves every page that asked before it started (group commit)."""
+
+    def __init__(self, flush: Callable[[], Awaitable[None]]) -> None:
+        self._flush = flush
+        self._waiting: list[asyncio.Future[None]] = []
+        self._rounds_task: asyncio.Task[None] | None = None
+
+    async def durable(self) -> None:
+        """Return once everything this task wrote before calling is on disk."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        if self._rounds_task is None or self._rounds_task.done():
+            self._rounds_task = asyncio.create_task(self._rounds())
+        await waiter
+
+    async def close(self) -> None:
+        """Let a round under way finish (before the files it syncs are closed)."""
+        if self._rounds_task is not None:
+            await asyncio.gather(self._rounds_task, return_exceptions=True)
+
+    async def _rounds(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []  # later askers wait for the next round
+            try:
+                await self._flush()
+            except Exception as exc:
+                _settle(batch, exc)
+            except BaseException:
+                _settle(batch, None, cancel=True)
+                raise
+            else:
+                _settle(batch, None)
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: Exception | None, *, cancel: bool = False) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if cancel:
+            waiter.cancel()
+        elif error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(None)
 
 
 async def _in_thread(

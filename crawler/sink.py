@@ -67,6 +67,7 @@ class JsonlSink:
         self._handle = handle
         self._keys = keys
         self._lock = threading.Lock()  # WARC lane threads write articles concurrently
+        self._unsynced = False
 
     @classmethod
     def open(cls, archive_dir: str | Path, *, shared: bool = False) -> JsonlSink:
@@ -84,8 +85,9 @@ class JsonlSink:
         handle = path.open("ab")
         return cls(path, handle, keys, torn)
 
-    def write(self, article: Article) -> bool:
-        """Write one article (whole line, fsynced); False when it is a duplicate. Thread-safe."""
+    def write(self, article: Article, *, sync: bool = True) -> bool:
+        """Write one article (whole line, fsynced unless ``sync=False``: then ``sync()`` before
+        relying on it); False when it is a duplicate. Thread-safe."""
         data = article.to_dict()
         key = dedup_key(data)
         line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
@@ -95,10 +97,22 @@ class JsonlSink:
                 return False
             self._handle.write(line)
             self._handle.flush()
-            os.fsync(self._handle.fileno())
+            self._unsynced = True
+            if sync:
+                self._sync_locked()
             self._keys.add(key)
             self.written += 1
             return True
+
+    def sync(self) -> None:
+        """fsync the lines written since the last fsync (one fsync covers every thread's)."""
+        with self._lock:  # held through the fsync: a caller that finds nothing unsynced is covered
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        if self._unsynced:
+            os.fsync(self._handle.fileno())
+            self._unsynced = False
 
     def close(self) -> None:
         self._handle.close()

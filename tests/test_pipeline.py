@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -342,3 +344,40 @@ def _records(archive: Path, kind: str) -> list[bytes]:
                     found.append(record.content_stream().read())
     return found
 
+
+
+async def test_no_url_is_marked_done_before_its_records_and_article_line_are_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: writes go out unsynced and one fsync serves several pages, but every
+    ``mark_done`` comes after an fsync that covered the URL's WARC records and article line."""
+    web = FakeWeb(latency_s=0.005)  # pages overlap on the lanes
+    urls = _portal(web, 24, per_page=8)
+    synced: dict[str, int] = {}  # file name → its size at its last fsync
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        synced[path.name.removesuffix(".open")] = os.fstat(fd).st_size
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    checked: list[str] = []
+    real_mark_done = Frontier.mark_done
+
+    def checking_mark_done(self: Frontier, url_id: int, reason: str | None = None, **kwargs: Any) -> None:
+        warc, offset = kwargs.get("warc"), kwargs.get("offset")
+        assert warc is not None and offset is not None
+        assert synced.get(warc, -1) > offset, f"{warc}@{offset} marked done before it was fsynced"
+        url, kind = self._db.execute("SELECT url, kind FROM urls WHERE id = ?", (url_id,)).fetchone()
+        if kind == Kind.ARTICLE:
+            on_disk = (tmp_path / "articles.jsonl").read_bytes()[: synced.get("articles.jsonl", 0)]
+            assert f'"url": "{url}"'.encode() in on_disk, f"{url}: its article line is not fsynced"
+        checked.append(warc)
+        real_mark_done(self, url_id, reason, **kwargs)
+
+    monkeypatch.setattr(Frontier, "mark_done", checking_mark_done)
+    summary = await _crawl(_config(), tmp_path, web).run()
+    assert summary.articles_written == len(urls)
+    assert len(checked) == len(urls) + 4  # the articles and the listing pages
+    assert summary.exit_code == 0

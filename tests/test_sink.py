@@ -4,6 +4,7 @@ restarts (F4)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,33 @@ def test_bad_line_in_the_middle_is_an_error_naming_the_line(tmp_path: Path) -> N
     path.write_text('{"url": "a"}\nnonsense\n{"url": "b"}\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"articles\.jsonl:2: not a JSON object"):
         JsonlSink.open(tmp_path)
+
+
+def test_unsynced_lines_are_fsynced_once_by_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    with JsonlSink.open(tmp_path) as sink:
+        assert all(sink.write(_article(n), sync=False) for n in range(3))
+        assert calls == []
+        sink.sync()
+        sink.sync()
+        assert len(calls) == 1, "one fsync for the three lines, none when nothing is new"
+        assert sink.write(_article(9))
+        assert len(calls) == 2, "a plain write is fsynced at once"
+    assert len(_lines(tmp_path / FILE_NAME)) == 4
+
+
+def test_a_shared_sink_leaves_a_line_being_written_alone(tmp_path: Path) -> None:
+    """``shared=True`` (a peer process of the crawl): an unterminated last line is another
+    process's line in progress, not a torn one: neither moved aside nor read."""
+    with JsonlSink.open(tmp_path) as sink:
+        sink.write(_article(1))
+    path = tmp_path / FILE_NAME
+    whole = path.read_bytes()
+    with path.open("ab") as handle:
+        handle.write(b'{"url": "http://www.example.co.id/read/2", "ti')
+    with JsonlSink.open(tmp_path, shared=True) as peer:
+        assert peer.torn is None
+        assert not peer.write(_article(1)), "keys of the whole lines are loaded"
+    assert path.read_bytes().startswith(whole + b'{"url": "http://www.example.co.id/read/2", "ti')

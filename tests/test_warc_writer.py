@@ -364,3 +364,55 @@ def test_index_written_with_the_records_equals_cdxj_indexer_on_the_closed_files(
         kinds.update(json.loads(line.split(" ", 2)[2])["mime"] for line in expected.getvalue().splitlines())
     assert kinds["warc/revisit"] == 1 and kinds["text/plain"] == 1, kinds
     assert not list(tmp_path.glob("*.cdxj.open")), "spools are removed when files close"
+
+
+def test_unsynced_writes_are_fsynced_once_by_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sync=False`` writes wait for ``sync()``: one fsync for all of them, none when idle."""
+    calls: list[int] = []
+    real_fsync = os.fsync
+    with _writer(tmp_path) as writer:
+        first = writer.write_exchange(_page_exchanges(1)[0])  # opens the file, fsynced
+        monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+        for item in _page_exchanges(4)[1:]:
+            source = writer.write_exchange(item, sync=False)
+            writer.write_metadata(source, item.url, {"outcome": "article"}, sync=False)
+        assert calls == [], "nothing fsynced yet"
+        writer.sync()
+        writer.sync()
+        assert len(calls) == 1, "one fsync covers every unsynced record; an idle sync does nothing"
+        files = writer.close()
+    assert verify_file(files[0]).ok
+    assert complete_target_uris(files[0])[0] == _page_exchanges(1)[0].url and first.offset is not None
+
+
+def test_a_failed_sync_trims_back_to_what_was_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync that fails (EIO, ENOSPC) drops the unsynced records, keeps the synced ones
+    byte-identical and raises: nothing unsynced was ever acknowledged as durable."""
+    items = _page_exchanges(3)
+    writer = _writer(tmp_path, index=True)
+    writer.write_exchange(items[0])
+    path = writer.current_file
+    assert path is not None
+    durable = path.read_bytes()
+    writer.write_exchange(items[1], sync=False)
+
+    real_fsync, failures = os.fsync, [OSError(errno.ENOSPC, "No space left on device")]
+
+    def failing_fsync(fd: int) -> None:  # fails once; the trim's own fsync goes through
+        if failures:
+            raise failures.pop()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OutOfSpace, match="trimmed back"):
+        writer.sync()
+    monkeypatch.undo()
+    assert path.read_bytes() == durable
+    writer.write_exchange(items[2])
+    files = writer.close()
+    assert verify_file(files[0]).ok
+    assert complete_target_uris(files[0]) == [items[0].url, items[2].url]
+    index = files[0].with_name(files[0].name + ".cdxj")
+    assert not index.exists(), "an index holding dropped records is not kept"

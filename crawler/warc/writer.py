@@ -7,7 +7,9 @@ Guarantees (RELIABILITY F1, F2, F3, F6, F9):
   moves on to the next serial), written as ``<name>.open`` and renamed when closed, without
   ever replacing an existing file;
 * ``write_exchange`` returns only after its records are written and ``os.fsync``'d, so a URL
-  marked done has its capture on disk;
+  marked done has its capture on disk; with ``sync=False`` the caller calls ``sync()`` before
+  it relies on them (one fsync then covers every record written since the last one: the
+  crawl's group commit);
 * a failed write (``ENOSPC``, ``EFBIG``, ...) trims the file back with ``os.ftruncate`` to where
   the failed exchange began, leaving every earlier record byte-identical, and raises
   ``OutOfSpace`` / ``ArchiveWriteError``;
@@ -59,6 +61,7 @@ class _OpenFile:
     size: int
     records: int = 0
     index: CdxjSpool | None = None
+    synced: int = 0  # bytes known to be on disk (fsynced)
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,12 @@ class WarcWriter:
 
     # ------------------------------------------------------------------ public API
 
-    def write_exchange(self, exchange: Exchange) -> Source:
+    def write_exchange(self, exchange: Exchange, *, sync: bool = True) -> Source:
         """Archive one exchange; return where its response (or revisit) record is.
 
         A payload already archived becomes a ``revisit`` (identical-payload-digest) record.
-        Truncated and empty payloads are always stored in full.
+        Truncated and empty payloads are always stored in full. ``sync=False``: written, not
+        yet fsynced (see ``sync``).
         """
         digest = records.payload_digest(exchange.body)
         origin = self._payloads.get(digest) if self._dedupable(exchange) else None
@@ -128,17 +132,37 @@ class WarcWriter:
             main = records.response_record(exchange, digest)
         main_id = records.record_id(main)
         members = [self._member(main), self._member(records.request_record(exchange, main_id))]
-        offset = self._write_members(members, what=exchange.url)
+        offset = self._write_members(members, what=exchange.url, sync=sync)
         assert self._file is not None
         if origin is None and self._dedupable(exchange):
             self._payloads[digest] = PayloadOrigin(exchange.url, records.warc_date(exchange.fetched), main_id)
         return Source(warc=self._file.final.name, offset=offset, record_id=main_id,
                       fetched=iso_utc(exchange.fetched))
 
-    def write_metadata(self, refers_to: Source, url: str, fields: Mapping[str, str]) -> None:
+    def write_metadata(self, refers_to: Source, url: str, fields: Mapping[str, str], *,
+                       sync: bool = True) -> None:
         """A ``metadata`` record for an article page (site, extractor generation, outcome)."""
         record = records.metadata_record(url, refers_to.record_id, fields, self._clock())
-        self._write_members([self._member(record)], what=f"metadata for {url}")
+        self._write_members([self._member(record)], what=f"metadata for {url}", sync=sync)
+
+    def sync(self) -> None:
+        """fsync every record written since the last fsync (nothing to do if there is none).
+
+        A failure trims the file back to what was already on disk and raises, as a failed
+        write does; the records it dropped were never acknowledged as durable.
+        """
+        current = self._file
+        if current is None or current.synced == current.size:
+            return
+        try:
+            os.fsync(current.handle.fileno())
+        except OSError as exc:
+            if current.index is not None:  # it holds lines of the records being dropped
+                current.index.discard()
+                current.index = None
+                log.warning("%s: its CDXJ index is left to `crawler index`", current.final)
+            self._rollback(current, current.synced, exc, "the records written since the last fsync")
+        current.synced = current.size
 
     def known_payloads(self) -> Mapping[str, PayloadOrigin]:
         """Payload digest → first capture, for every payload this writer knows to be archived."""
@@ -174,14 +198,14 @@ class WarcWriter:
 
     # ------------------------------------------------------------------ files
 
-    def _write_members(self, members: list[_Member], *, what: str) -> int:
+    def _write_members(self, members: list[_Member], *, what: str, sync: bool = True) -> int:
         """Write ``members`` to one file (rotating first if they would overflow it); fsync.
 
         Returns the offset of the first member.
         """
         self._ensure_room(sum(len(member.data) for member in members))
         assert self._file is not None
-        return self._write_members_to(self._file, members, what=what)
+        return self._write_members_to(self._file, members, what=what, sync=sync)
 
     def _write_member(self, current: _OpenFile, member: bytes) -> None:
         if self._faults.reached("mid_member_write"):
@@ -205,6 +229,7 @@ class WarcWriter:
                 f"failed too ({trim_exc}); run `crawler recover {current.path}` once the disk is fixed"
             ) from exc
         current.size = start
+        current.synced = min(current.synced, start)
         error = OutOfSpace if exc.errno in _SPACE_ERRNOS else ArchiveWriteError
         raise error(
             f"{current.path}: writing {what} failed at offset {start}: {exc.strerror or exc}; the file was "
@@ -257,14 +282,18 @@ class WarcWriter:
             raise
         return current
 
-    def _write_members_to(self, current: _OpenFile, members: list[_Member], *, what: str) -> int:
+    def _write_members_to(self, current: _OpenFile, members: list[_Member], *, what: str,
+                          sync: bool = True) -> int:
         start = current.size
         try:
             for member in members:
                 self._write_member(current, member.data)
-            os.fsync(current.handle.fileno())
+            if sync:
+                os.fsync(current.handle.fileno())
         except OSError as exc:
             self._rollback(current, start, exc, what)
+        if sync:
+            current.synced = current.size
         current.records += len(members)
         if current.index is not None:
             offset = start
