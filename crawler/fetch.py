@@ -60,6 +60,7 @@ ACCEPT_LANGUAGE = "id,en;q=0.8"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SKIPPED_REASONS = frozenset({"robots", "out_of_scope"})
 MAX_RESPONSE_HEADERS = 1000
+REQUESTS_PER_POOL = 4  # a host allowed more requests at once is spread over several pools
 
 Archive = Callable[[Exchange], Awaitable[None]]
 Outcome = Literal["ok", "failed", "skipped", "deferred"]
@@ -153,6 +154,7 @@ class Fetcher:
         shards = 1 if transport is not None else max(1, client_shards)
         self._ssl_context = httpx.create_ssl_context() if transport is None else None
         self._pools = [transport or self._transport() for _ in range(shards)]
+        self._turns: dict[str, int] = {}  # per pacing key: which of its pools is next
         t = settings.timeouts_s
         self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total).as_dict()
 
@@ -175,9 +177,14 @@ class Fetcher:
         return Router.build(self._pinned, self._routes, limits, self._ssl_context, self._settings.http2)
 
     def _pool_for(self, key: str) -> httpx.AsyncBaseTransport:
-        if len(self._pools) == 1:
+        """A host's pool; a host allowed many requests at once takes turns over several pools
+        (httpcore scans a pool's requests × connections on every request: keep both small)."""
+        count = len(self._pools)
+        if count == 1:
             return self._pools[0]
-        return self._pools[zlib.crc32(key.encode()) % len(self._pools)]
+        spread = min(count, -(-self._settings.max_concurrency_per_host // REQUESTS_PER_POOL))
+        turn = self._turns[key] = (self._turns.get(key, -1) + 1) % spread
+        return self._pools[(zlib.crc32(key.encode()) + turn) % count]
 
     async def aclose(self) -> None:
         """Close every connection."""
