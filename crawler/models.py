@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SOURCE_KEYS = ("warc", "offset", "record_id", "fetched")
 ARTICLE_KEYS = (
     "url", "canonical_url", "site", "title", "authors", "published", "updated", "section",
     "tags", "image", "language", "body", "pages", "extractor", "source",
@@ -100,10 +101,12 @@ class Article:
     source: Source = field(default_factory=Source)
 
     def to_dict(self) -> dict[str, Any]:
-        raw = asdict(self)
+        # by hand, not dataclasses.asdict: its deep copy cost as much as writing the line
+        raw = {key: getattr(self, key) for key in ARTICLE_KEYS}
         raw["authors"] = list(self.authors)
         raw["tags"] = list(self.tags)
-        return {key: raw[key] for key in ARTICLE_KEYS}
+        raw["source"] = {key: getattr(self.source, key) for key in SOURCE_KEYS}
+        return raw
 
     def to_json(self) -> str:
         """One line of JSON, keys in the documented order, non-ASCII kept as is."""

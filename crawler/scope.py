@@ -19,6 +19,7 @@ hosts can be checked (step 2); that is a documented limit of proxied crawling.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -63,10 +64,9 @@ class AddressGuard:
 
     def check(self, address: str, url: str) -> None:
         """Raise ``ScopeViolation(reason="ssrf")`` unless ``address`` may be contacted."""
-        try:
-            parsed = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError as exc:
-            raise ScopeViolation(f"{url}: {address!r} is not an IP address", reason="ssrf") from exc
+        parsed = ip_literal(address.split("%", 1)[0])
+        if parsed is None:
+            raise ScopeViolation(f"{url}: {address!r} is not an IP address", reason="ssrf")
         if not self.allows(parsed):
             raise ScopeViolation(
                 f"{url}: address {parsed} is private, loopback, link-local, metadata or reserved; "
@@ -75,6 +75,7 @@ class AddressGuard:
             )
 
 
+@functools.lru_cache(maxsize=4096)  # every URL and hop asks again about the same few hosts
 def ip_literal(host: str) -> IPAddress | None:
     """The address when ``host`` is a plain IP literal (dotted quad or bracket-less IPv6)."""
     try:

@@ -49,7 +49,23 @@ class PayloadOrigin:
 
 def payload_digest(body: bytes) -> str:
     """``sha1:<base32>``, the digest form warcio and most WARC tools write."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+    return _sha1_label(hashlib.sha1(body))
+
+
+def _sha1_label(digest: Any) -> str:
+    return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
+
+
+_EMPTY_DIGEST = payload_digest(b"")
+
+
+def _block_digest(http_headers: StatusAndHeaders, body: bytes) -> str:
+    """The ``WARC-Block-Digest`` of an HTTP record: its header block then its body, as warcio
+    writes them. Given to warcio so it does not read the body once more to compute it."""
+    http_headers.compute_headers_buffer(None)
+    digest = hashlib.sha1(http_headers.headers_buff)
+    digest.update(body)
+    return _sha1_label(digest)
 
 
 def warc_date(moment: datetime) -> str:
@@ -92,22 +108,27 @@ def _capture_headers(exchange: Exchange, rec_type: str) -> dict[str, str]:
 def response_record(exchange: Exchange, digest: str) -> Any:
     """The ``response`` record: status line and headers as received, body as received."""
     headers = _capture_headers(exchange, "response")
+    http_headers = _http_response_headers(exchange)
     headers["WARC-Payload-Digest"] = digest
+    headers["WARC-Block-Digest"] = _block_digest(http_headers, exchange.body)
     if exchange.truncated:
         headers["WARC-Truncated"] = exchange.truncated
     return _builder().create_warc_record(
         exchange.url, "response", payload=BytesIO(exchange.body), length=len(exchange.body),
-        warc_headers_dict=headers, http_headers=_http_response_headers(exchange),
+        warc_headers_dict=headers, http_headers=http_headers,
     )
 
 
 def request_record(exchange: Exchange, concurrent_to: str) -> Any:
     """The ``request`` record, linked to its response by ``WARC-Concurrent-To``."""
     headers = _capture_headers(exchange, "request")
+    http_headers = _http_request_headers(exchange)
     headers["WARC-Concurrent-To"] = concurrent_to
+    headers["WARC-Payload-Digest"] = _EMPTY_DIGEST
+    headers["WARC-Block-Digest"] = _block_digest(http_headers, b"")
     return _builder().create_warc_record(
         exchange.url, "request", payload=BytesIO(b""), length=0,
-        warc_headers_dict=headers, http_headers=_http_request_headers(exchange),
+        warc_headers_dict=headers, http_headers=http_headers,
     )
 
 
