@@ -22,7 +22,6 @@ import logging
 import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -63,14 +62,13 @@ TERMINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
 
 @dataclass(frozen=True)
 class Shard:
-    """Process ``index`` of ``count`` crawling one archive: it owns the hosts (pacing keys) whose
-    CRC-32 falls to it, so each host is paced, robots-checked and fetched by one process only."""
+    """Process ``index`` of ``count`` crawling one archive. A process takes a host (pacing key)
+    the first time it claims one of its URLs and keeps it for the run (``host_owners``), so each
+    host is paced, robots-checked and fetched by one process only, and hosts go to whichever
+    process has room (no process idles while a fixed share of hosts keeps another busy)."""
 
     index: int
     count: int
-
-    def owns(self, host: str) -> bool:
-        return zlib.crc32(host.encode("utf-8")) % self.count == self.index
 # Pages that change (listings, feeds, sitemaps, seeds): fetched again in each new round.
 REFRESHED = (Kind.SEED, Kind.LISTING, Kind.FEED, Kind.SITEMAP)
 
@@ -97,6 +95,7 @@ CREATE TABLE IF NOT EXISTS urls (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS urls_due ON urls (status, host, next_attempt_at);
+CREATE TABLE IF NOT EXISTS host_owners (host TEXT PRIMARY KEY, shard INTEGER NOT NULL);
 """
 
 
@@ -214,6 +213,7 @@ class Frontier:
         self._db = connection
         self.path = path
         self._cursor_host = ""
+        self._owners: dict[str, int] = {}  # host → shard, as read or taken (fixed for the run)
         self.round = int(self._meta("round") or "0")
 
     # ------------------------------------------------------------ opening
@@ -336,7 +336,6 @@ class Frontier:
         that process of the crawl owns (``crawl.processes``).
         """
         excluded = set(exclude_hosts)
-        mine = shard.owns if shard is not None else None
         site_filter, site_params = "", cast(tuple[str, ...], ())
         if sites is not None:
             wanted = tuple(sites)
@@ -344,7 +343,7 @@ class Frontier:
             site_params = wanted
         picked: list[sqlite3.Row | tuple[Any, ...]] = []
         for host in self._hosts_round_robin():
-            if host in excluded or (mine is not None and not mine(host)):
+            if host in excluded or (shard is not None and self._owner(host, shard.index) != shard.index):
                 continue
             self._cursor_host = host
             take = min(per_host, n - len(picked))
@@ -365,6 +364,23 @@ class Frontier:
                 [(now, row[0]) for row in picked],
             )
         return [_claimed(row) for row in picked]
+
+    def _owner(self, host: str, shard: int) -> int:
+        """The shard that owns ``host``; taken for ``shard`` when nobody has it yet."""
+        owner = self._owners.get(host)
+        if owner is None:
+            with self._transaction():
+                self._db.execute("INSERT OR IGNORE INTO host_owners (host, shard) VALUES (?, ?)",
+                                 (host, shard))
+                found = self._db.execute("SELECT shard FROM host_owners WHERE host = ?", (host,)).fetchone()
+            owner = self._owners[host] = int(found[0])
+        return owner
+
+    def forget_owners(self) -> None:
+        """Start of a run: no process owns a host yet."""
+        with self._transaction():
+            self._db.execute("DELETE FROM host_owners")
+        self._owners.clear()
 
     def in_progress(self) -> int:
         """How many rows are claimed now (by this process or another of the same crawl)."""

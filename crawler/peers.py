@@ -3,9 +3,10 @@
 One Python process is bound to one core by the GIL: fetching, archiving and extracting many
 hosts at speed needs more. The process the user started holds the archive lock, recovers
 files, opens the round and adds the seeds, then starts ``processes - 1`` peers. Each peer is a
-``Crawl`` on its own ``Shard`` of the hosts, with its own fetcher, WARC files (``.<shard>.`` in
-their names) and frontier connection, appending whole lines to the same ``articles.jsonl``.
-A host belongs to one shard, so its pace, robots.txt and Retry-After pauses stay exact.
+``Crawl`` with its own fetcher, WARC files (``.p<shard>.`` in their names) and frontier
+connection, appending whole lines to the same ``articles.jsonl``. A process takes a host when
+it first claims one of its URLs and keeps it for the run (``Shard``), so a host's pace,
+robots.txt and Retry-After pauses stay with one process and stay exact.
 
 A stop (SIGINT/SIGTERM to the first process) reaches the peers through a shared counter; a
 ``kill -9`` of the first process kills them too (``PR_SET_PDEATHSIG``), so no peer outlives it
@@ -36,6 +37,7 @@ __all__ = ["PeerResult", "Peers"]
 
 _PR_SET_PDEATHSIG = 1
 STOP_POLL_S = 0.1
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,23 @@ class Peers:
     def __init__(self, config: Config, options: CrawlOptions, count: int) -> None:
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         self._stops: Synchronized[int] = context.Value("i", 0)
+        self._ready: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
-                                         initargs=(self._stops,))
+                                         initargs=(self._stops, self._ready))
         loop = asyncio.get_running_loop()
         self._futures = [
             loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, count))
             for index in range(1, count)
         ]
+
+    async def ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait until every peer is about to claim work (or has ended, or ``timeout_s``), so
+        that the first process does not take every host while the others are starting."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._ready.value < len(self._futures) and self.running() and not self.failed():
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(STOP_POLL_S / 5)
 
     def stop(self, signals: int) -> None:
         """Pass on the caller's stop: 1 finishes what is in flight, 2 stops at once."""
@@ -92,17 +104,26 @@ class Peers:
 
 
 class _Peer:
-    """The stop counter a peer process watches (set once, when the process starts)."""
+    """The counters a peer process shares with the first one (set once, when it starts)."""
 
     stops: Synchronized[int] | None = None
+    ready: Synchronized[int] | None = None
 
 
-def _start_peer(stops: Synchronized[int]) -> None:
+def report_ready() -> None:
+    """Called by a peer's crawl once it is set up and about to claim work."""
+    if _Peer.ready is not None:
+        with _Peer.ready.get_lock():
+            _Peer.ready.value += 1
+
+
+def _start_peer(stops: Synchronized[int], ready: Synchronized[int]) -> None:
     _die_with_parent()
     # the first process handles signals and passes stops on through the counter
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _Peer.stops = stops
+    _Peer.ready = ready
 
 
 def _die_with_parent() -> None:

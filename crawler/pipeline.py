@@ -66,7 +66,7 @@ from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.models import Article, Exchange, Page, Source
-from crawler.peers import PeerResult, Peers, watch_stops
+from crawler.peers import PeerResult, Peers, report_ready, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
@@ -264,6 +264,7 @@ class Crawl:
 
     async def _run_open(self, started: float, recovered: tuple[str, ...]) -> CrawlSummary:
         released = self._frontier.release()
+        self._frontier.forget_owners()
         if released:
             log.warning("%d URLs were in progress when the last run stopped; queued again", released)
         self._forget_removed_sites()
@@ -279,6 +280,8 @@ class Crawl:
                 self._peers = Peers(self.config, self.options, self._shard.count)
             try:
                 with self._signal_handlers():
+                    if self._peers is not None:
+                        await self._peers.ready()
                     interrupted = await self._dispatch()
                 if self._peers is not None:
                     peers = await self._peers.results()
@@ -302,6 +305,7 @@ class Crawl:
         try:
             async with self._components(warcs, shared_sink=True):
                 watcher = asyncio.create_task(watch_stops(stops, self.request_stop))
+                report_ready()
                 try:
                     interrupted = await self._dispatch()
                 finally:

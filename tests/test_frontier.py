@@ -6,12 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from crawler.errors import EXIT_FRONTIER, ArchiveLocked, FrontierCorrupt, FrontierError
-from crawler.frontier import ArchiveLock, Frontier, Kind, NewUrl, Status, database_path
+from crawler.frontier import ArchiveLock, Frontier, Kind, NewUrl, Shard, Status, database_path
 
 
 def _urls(hosts: int, per_host: int) -> list[NewUrl]:
@@ -179,3 +180,25 @@ def test_rounds_refresh_listings_but_never_articles(tmp_path: Path) -> None:
         assert frontier.add([listing, article]) == 1
         assert [c.url for c in frontier.claim(5, now=1.0, per_host=5)] == [listing.url]
         assert frontier.add([listing]) == 0  # in progress: left alone
+
+
+def test_a_host_is_taken_by_the_first_process_that_claims_it_and_kept(tmp_path: Path) -> None:
+    """``crawl.processes`` > 1: two connections as two processes; each host's URLs go to one
+    process only, the one that first claimed there; a new run forgets the owners."""
+    urls = [NewUrl(url=f"https://{host}/read/{n}", site="s", kind=Kind.ARTICLE, host=host)
+            for host in ("a.example", "b.example") for n in range(3)]
+    first, second = Shard(0, 2), Shard(1, 2)
+    with Frontier.open(tmp_path) as one, Frontier.open(tmp_path) as two:
+        one.add(urls)
+        got_one = one.claim(2, time.time(), per_host=2, shard=first)
+        assert {c.host for c in got_one} == {"a.example"}
+        got_two = two.claim(10, time.time(), per_host=10, shard=second)
+        assert {c.host for c in got_two} == {"b.example"}, "a.example belongs to the first process"
+        assert two.claim(10, time.time(), per_host=10, shard=second) == []
+        assert {c.host for c in one.claim(10, time.time(), per_host=10, shard=first)} == {"a.example"}
+        one.forget_owners()
+    with Frontier.open(tmp_path) as later:
+        later.release()
+        later.forget_owners()
+        claimed = later.claim(10, time.time(), per_host=10, shard=second)
+        assert {c.host for c in claimed} == {"a.example", "b.example"}
