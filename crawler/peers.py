@@ -37,7 +37,6 @@ __all__ = ["PeerResult", "Peers"]
 
 _PR_SET_PDEATHSIG = 1
 STOP_POLL_S = 0.1
-READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -59,23 +58,20 @@ class Peers:
     def __init__(self, config: Config, options: CrawlOptions, count: int) -> None:
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         self._stops: Synchronized[int] = context.Value("i", 0)
-        self._ready: Synchronized[int] = context.Value("i", 0)
+        self._cut: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
-                                         initargs=(self._stops, self._ready))
+                                         initargs=(self._stops, self._cut))
         loop = asyncio.get_running_loop()
         self._futures = [
             loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, count))
             for index in range(1, count)
         ]
 
-    async def ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Wait until every peer is about to claim work (or has ended, or ``timeout_s``), so
-        that the first process does not take every host while the others are starting."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while self._ready.value < len(self._futures) and self.running() and not self.failed():
-            if asyncio.get_running_loop().time() > deadline:
-                return
-            await asyncio.sleep(STOP_POLL_S / 5)
+    def cut(self) -> None:
+        """Tell the peers to claim nothing more and end once their pages in flight are done:
+        a process has ended (its ``--max-pages`` share spent, or nothing left), and the URLs of
+        its hosts would wait for it in vain. Not an interruption: the next run resumes."""
+        self._cut.value = 1
 
     def stop(self, signals: int) -> None:
         """Pass on the caller's stop: 1 finishes what is in flight, 2 stops at once."""
@@ -84,6 +80,9 @@ class Peers:
 
     def running(self) -> bool:
         return not all(future.done() for future in self._futures)
+
+    def any_done(self) -> bool:
+        return any(future.done() for future in self._futures)
 
     def failed(self) -> bool:
         return any(future.done() and future.exception() is not None for future in self._futures)
@@ -107,23 +106,16 @@ class _Peer:
     """The counters a peer process shares with the first one (set once, when it starts)."""
 
     stops: Synchronized[int] | None = None
-    ready: Synchronized[int] | None = None
+    cut: Synchronized[int] | None = None
 
 
-def report_ready() -> None:
-    """Called by a peer's crawl once it is set up and about to claim work."""
-    if _Peer.ready is not None:
-        with _Peer.ready.get_lock():
-            _Peer.ready.value += 1
-
-
-def _start_peer(stops: Synchronized[int], ready: Synchronized[int]) -> None:
+def _start_peer(stops: Synchronized[int], cut: Synchronized[int]) -> None:
     _die_with_parent()
     # the first process handles signals and passes stops on through the counter
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _Peer.stops = stops
-    _Peer.ready = ready
+    _Peer.cut = cut
 
 
 def _die_with_parent() -> None:
@@ -138,16 +130,20 @@ def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
     """A peer process's whole life: crawl its shard until the crawl is done or stopped."""
     from crawler.pipeline import Crawl
 
-    assert _Peer.stops is not None, "peer started without its stop counter"
-    return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops))
+    assert _Peer.stops is not None and _Peer.cut is not None, "peer started without its counters"
+    return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops, _Peer.cut))
 
 
-async def watch_stops(stops: Synchronized[int], request_stop: Callable[[], None]) -> None:
-    """Call ``request_stop`` once for each stop the first process passed on."""
-    seen = 0
+async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_stop: Callable[[], None],
+                      on_cut: Callable[[], None]) -> None:
+    """Call ``request_stop`` once for each stop the first process passed on, ``on_cut`` once."""
+    seen, was_cut = 0, False
     while True:
         wanted = stops.value
         while seen < wanted:
             seen += 1
             request_stop()
+        if cut.value and not was_cut:
+            was_cut = True
+            on_cut()
         await asyncio.sleep(STOP_POLL_S)

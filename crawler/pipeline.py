@@ -66,7 +66,7 @@ from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.models import Article, Exchange, Page, Source
-from crawler.peers import PeerResult, Peers, report_ready, watch_stops
+from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
@@ -209,6 +209,7 @@ class Crawl:
         self._shard = shard if shard is not None else (Shard(0, processes) if processes > 1 else None)
         self._budget = _share(options.max_pages, self._shard)
         self._peers: Peers | None = None
+        self._cut = False  # with several processes: another one has ended, claim nothing more
         self._extractor = Extractor(self.sites)
         settings = config.crawl
         self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
@@ -280,10 +281,9 @@ class Crawl:
                 self._peers = Peers(self.config, self.options, self._shard.count)
             try:
                 with self._signal_handlers():
-                    if self._peers is not None:
-                        await self._peers.ready()
                     interrupted = await self._dispatch()
                 if self._peers is not None:
+                    self._peers.cut()  # this process is done: the hosts it owns get no more claims
                     peers = await self._peers.results()
             except BaseException:
                 if self._peers is not None:
@@ -297,15 +297,14 @@ class Crawl:
         self._frontier.end_run(complete)
         return self._summary(started, warcs, interrupted, recovered, peers)
 
-    async def run_peer(self, stops: Synchronized[int]) -> PeerResult:
+    async def run_peer(self, stops: Synchronized[int], cut: Synchronized[int]) -> PeerResult:
         """A peer's run (``crawler.peers``): its shard of the hosts, until the crawl is done."""
         assert self._shard is not None
         self._frontier = Frontier.open(self.options.archive_dir)
         warcs: list[Path] = []
         try:
             async with self._components(warcs, shared_sink=True):
-                watcher = asyncio.create_task(watch_stops(stops, self.request_stop))
-                report_ready()
+                watcher = asyncio.create_task(watch_stops(stops, cut, self.request_stop, self._wind_down))
                 try:
                     interrupted = await self._dispatch()
                 finally:
@@ -451,7 +450,8 @@ class Crawl:
                 if not self._stop.is_set() and failure is None:
                     self._start_more(running)
                 if not running:
-                    if self._stop.is_set() or failure is not None or others_done or self._hit_max_pages:
+                    if (self._stop.is_set() or failure is not None or others_done or self._hit_max_pages
+                            or self._cut):
                         break
                     await self._pause_for_others()
                     continue
@@ -485,15 +485,25 @@ class Crawl:
             self.request_stop()
             self.request_stop()
             return True
-        if self._peers is not None and not self._peers.running():
-            return True
+        if self._peers is not None:
+            if self._peers.any_done():  # a peer has ended: its hosts' URLs would wait in vain
+                self._wind_down()
+                self._peers.cut()
+            if not self._peers.running():
+                return True
         return self._frontier.in_progress() == 0 and not self._frontier.has_due(time.time(), self._site_ids)
 
     async def _pause_for_others(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), OTHERS_POLL_S)
 
+    def _wind_down(self) -> None:
+        """Claim nothing more; end once the pages in flight are done (see ``Peers.cut``)."""
+        self._cut = True
+
     def _start_more(self, running: dict[asyncio.Task[None], Claimed]) -> None:
+        if self._cut:
+            return
         free = self.config.crawl.concurrency - len(running)
         budget = self._budget
         if budget is not None:

@@ -182,9 +182,10 @@ def test_rounds_refresh_listings_but_never_articles(tmp_path: Path) -> None:
         assert frontier.add([listing]) == 0  # in progress: left alone
 
 
-def test_a_host_is_taken_by_the_first_process_that_claims_it_and_kept(tmp_path: Path) -> None:
-    """``crawl.processes`` > 1: two connections as two processes; each host's URLs go to one
-    process only, the one that first claimed there; a new run forgets the owners."""
+def test_each_host_goes_to_one_process_in_turn_and_stays(tmp_path: Path) -> None:
+    """``crawl.processes`` > 1: two connections as two processes. A host is given to a process
+    the first time a claim meets it, in turn (first host to 0, second to 1, ...), and its URLs
+    go to that process only; a new run forgets the owners."""
     urls = [NewUrl(url=f"https://{host}/read/{n}", site="s", kind=Kind.ARTICLE, host=host)
             for host in ("a.example", "b.example") for n in range(3)]
     first, second = Shard(0, 2), Shard(1, 2)
@@ -200,5 +201,5 @@ def test_a_host_is_taken_by_the_first_process_that_claims_it_and_kept(tmp_path: 
     with Frontier.open(tmp_path) as later:
         later.release()
         later.forget_owners()
-        claimed = later.claim(10, time.time(), per_host=10, shard=second)
-        assert {c.host for c in claimed} == {"a.example", "b.example"}
+        one_process = later.claim(10, time.time(), per_host=10, shard=Shard(0, 1))
+        assert {c.host for c in one_process} == {"a.example", "b.example"}, "one process owns all"

@@ -264,3 +264,20 @@ def test_sigint_stops_a_two_process_crawl_then_resume(
     resumed = _run(world, archive)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _check_resumed(world, archive, baseline, done_at_stop, log_start)
+
+
+def test_max_pages_ends_a_two_process_crawl_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]]
+) -> None:
+    """``--max-pages`` is split between the processes; the first to spend its share winds the
+    others down (their hosts' URLs would wait for it in vain), and the next run completes."""
+    archive = world.tmp / "two-processes-max-pages"
+    command = [*_command(world, archive, processes=2), "--max-pages", "12"]
+    cut = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    done_at_cut = _done(archive)
+    assert 0 < len(done_at_cut) <= 12
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_at_cut, log_start)
