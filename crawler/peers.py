@@ -55,16 +55,25 @@ class PeerResult:
 class Peers:
     """The ``count - 1`` peer processes of one crawl; shard 0 is the caller's."""
 
-    def __init__(self, config: Config, options: CrawlOptions, count: int) -> None:
+    def __init__(self, count: int) -> None:
+        """Start the processes now (they import the crawler while this one gets ready); they
+        crawl from ``start`` on."""
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
+        self._count = count
         self._stops: Synchronized[int] = context.Value("i", 0)
         self._cut: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
                                          initargs=(self._stops, self._cut))
+        for _ in range(count - 1):
+            self._pool.submit(_warm_up)
+        self._futures: list[asyncio.Future[PeerResult]] = []
+
+    def start(self, config: Config, options: CrawlOptions) -> None:
+        """Each peer crawls its shard (once the seeds are in the frontier)."""
         loop = asyncio.get_running_loop()
         self._futures = [
-            loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, count))
-            for index in range(1, count)
+            loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, self._count))
+            for index in range(1, self._count)
         ]
 
     def cut(self) -> None:
@@ -97,7 +106,7 @@ class Peers:
         return [outcome for outcome in done if isinstance(outcome, PeerResult)]
 
     def close(self) -> None:
-        """Stop the peers at once (the caller is failing) and wait for them."""
+        """Stop the peers at once (a no-op once they have ended) and wait for them."""
         self.stop(2)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -124,6 +133,10 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before prctl took effect
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _warm_up() -> None:
+    import crawler.pipeline  # noqa: F401 - imported now, not when the crawl is waiting
 
 
 def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:

@@ -249,6 +249,8 @@ class Crawl:
         archive = self.options.archive_dir
         _check_writable(archive)
         lock = ArchiveLock(archive).acquire()
+        if self._shard is not None:
+            self._peers = Peers(self._shard.count)
         try:
             recovered = _recover_open_warcs(archive)
             self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
@@ -257,6 +259,8 @@ class Crawl:
             finally:
                 self._frontier.close()
         finally:
+            if self._peers is not None:
+                self._peers.close()
             self._cpu.shutdown(wait=True)
             self._cpu_sync.shutdown(wait=True)
             lock.release()
@@ -277,18 +281,13 @@ class Crawl:
         async with self._components(warcs, shared_sink=False):
             added = self._frontier.add(seeds)
             log.info("%d seeds (%d new)", len(seeds), added)
-            if self._shard is not None:
-                self._peers = Peers(self.config, self.options, self._shard.count)
-            try:
-                with self._signal_handlers():
-                    interrupted = await self._dispatch()
-                if self._peers is not None:
-                    self._peers.cut()  # this process is done: the hosts it owns get no more claims
-                    peers = await self._peers.results()
-            except BaseException:
-                if self._peers is not None:
-                    self._peers.close()
-                raise
+            if self._peers is not None:
+                self._peers.start(self.config, self.options)
+            with self._signal_handlers():
+                interrupted = await self._dispatch()
+            if self._peers is not None:
+                self._peers.cut()  # this process is done: the hosts it owns get no more claims
+                peers = await self._peers.results()
         interrupted = interrupted or any(peer.interrupted for peer in peers)
         hit_max_pages = self._hit_max_pages or any(peer.hit_max_pages for peer in peers)
         complete = not interrupted and not hit_max_pages and not self._frontier.has_due(
