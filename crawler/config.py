@@ -73,7 +73,9 @@ class CrawlSettings(_Frozen):
     max_sitemap_urls: int = Field(default=50_000, ge=1)  # per sitemap file, as sitemaps.org caps it
     max_sitemap_bytes: int = Field(default=52_428_800, gt=0)  # uncompressed, per sitemap file
     max_sitemap_depth: int = Field(default=3, ge=0)  # sitemap index → sitemap nesting
-    warc_writers: int = Field(default=4, ge=1, le=64)  # WARC files written at once: fsyncs overlap
+    # WARC files a process writes at once, each on a thread; with the group commit one is the
+    # fastest (fewer threads to share the GIL; bench/RESULTS.md "Crawl")
+    warc_writers: int = Field(default=1, ge=1, le=64)
     # crawl processes on this machine, hosts split between them (each host paced by one): one
     # process is bound to one core by the GIL, enough at polite rates, not for many hosts at speed
     processes: int = Field(default=1, ge=1, le=64)

@@ -24,8 +24,9 @@ fetches the seeds again, while a run after a kill, a stop or ``--max-pages`` res
 round. A done article is never fetched again in any round.
 
 Threads: WARC writing runs on ``crawl.warc_writers`` lanes (each a thread with its own WARC
-file, so compression and fsyncs overlap), parsing and extraction on one CPU thread, so the
-event loop keeps pacing on time; the SQLite frontier stays on the event-loop thread.
+file; one by default: with the group commit more lanes only add GIL contention), parsing and
+extraction on one CPU thread, so the event loop keeps pacing on time; the SQLite frontier
+stays on the event-loop thread. Processes: ``crawl.processes`` (``crawler.peers``).
 """
 
 from __future__ import annotations
@@ -811,9 +812,9 @@ class Crawl:
 class _WarcLanes:
     """``crawl.warc_writers`` WARC writers, each on a thread of its own.
 
-    One writer on one thread serialises every page's compression and fsync; several let
-    them overlap (fsyncs of different files proceed in parallel). All records of one page go
-    to the same lane (chosen by the frontier row id), in order.
+    Several lanes let compression and writes of different files overlap (fsyncs are grouped
+    by ``GroupCommit`` either way). All records of one page go to the same lane (chosen by the
+    frontier row id), in order.
     """
 
     def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector,
@@ -825,7 +826,7 @@ class _WarcLanes:
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
                 WarcWriter(
                     directory, config.archive, warcinfo=warcinfo, faults=faults, index=True,
-                    host=f"{machine}.{number}" if count > 1 else None,
+                    host=f"{machine}.{number}" if count > 1 else machine,
                 ),
             )
             for number in range(count)
