@@ -311,7 +311,7 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["speed", "politeness", "memory"])
     parser.add_argument("--hosts", type=int, default=50)
-    parser.add_argument("--pages-per-host", type=int, default=40)
+    parser.add_argument("--pages-per-host", type=int, default=100)
     parser.add_argument("--page-bytes", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="crawl.processes of our second speed run")

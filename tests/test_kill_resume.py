@@ -144,10 +144,7 @@ def test_kill_mid_member_then_recover_cli_repairs_the_open_file_and_verify_passe
         assert not path.exists() and closed.exists()
         checked = _cli("verify", str(closed))
         assert checked.returncode == 0, checked.stdout
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+    _resume_and_check(world, archive, baseline, done_at_kill)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -176,10 +173,7 @@ def test_kill_at_a_random_moment_then_resume(
     assert process.returncode == -signal.SIGKILL
     done_at_kill = _done(archive)
     assert done_at_kill < {url for url, (status, _) in baseline.items() if status is Status.DONE}
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+    _resume_and_check(world, archive, baseline, done_at_kill)
 
 
 def _children(pid: int) -> set[int]:
@@ -198,6 +192,34 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _resume_and_check(world: World, archive: Path, baseline: dict[str, tuple[Status, str | None]],
+                      done_before: set[str]) -> None:
+    """The same command again: it completes, and the invariants hold (``_check_resumed``)."""
+    log_start = len(world.server.log)
+    resumed = _run(world, archive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _check_resumed(world, archive, baseline, done_before, log_start)
+
+
+def _start_two_processes_midway(
+    world: World, archive: Path, baseline: dict[str, tuple[Status, str | None]]
+) -> tuple[subprocess.Popen[str], set[int]]:
+    """A two-process crawl, once about half of a whole crawl's requests have reached the
+    server; the crawler process and its children."""
+    total = len(world.server.log)
+    process = subprocess.Popen(_command(world, archive, processes=2), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(world.server.log) - total < len(baseline) // 2 and process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the crawl did not get going")
+        time.sleep(0.002)
+    peers = _children(process.pid)
+    assert peers, "a two-process crawl should have started a peer"
+    return process, peers
+
+
 def _wait_gone(pids: set[int]) -> None:
     """The crawler's child processes (its peer, multiprocessing's helper) end with it."""
     deadline = time.monotonic() + 10
@@ -212,27 +234,14 @@ def test_kill_a_two_process_crawl_mid_run_then_resume(
     """``crawl.processes: 2``: a kill -9 of the crawler takes its peer process with it (nothing
     keeps fetching or writing), and the same command resumes with the invariants intact."""
     archive = world.tmp / "two-processes"
-    total = len(world.server.log)
-    process = subprocess.Popen(_command(world, archive, processes=2), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while len(world.server.log) - total < len(baseline) // 2 and process.poll() is None:
-            assert time.monotonic() < deadline, "the crawl did not get going"
-            time.sleep(0.002)
-        peers = _children(process.pid)
-        assert peers, "a two-process crawl should have started a peer"
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+    process, peers = _start_two_processes_midway(world, archive, baseline)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL
     _wait_gone(peers)
     done_at_kill = _done(archive)
     assert done_at_kill < {url for url, (status, _) in baseline.items() if status is Status.DONE}
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_kill, log_start)
+    _resume_and_check(world, archive, baseline, done_at_kill)
 
 
 def test_sigint_stops_a_two_process_crawl_then_resume(
@@ -241,17 +250,9 @@ def test_sigint_stops_a_two_process_crawl_then_resume(
     """SIGINT to the crawler reaches its peer: both finish what is in flight, close their WARC
     files, the crawler exits 11 (interrupted), and the same command completes the crawl."""
     archive = world.tmp / "two-processes-sigint"
-    total = len(world.server.log)
-    process = subprocess.Popen(_command(world, archive, processes=2), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process, peers = _start_two_processes_midway(world, archive, baseline)
+    process.send_signal(signal.SIGINT)
     try:
-        deadline = time.monotonic() + 60
-        while len(world.server.log) - total < len(baseline) // 2 and process.poll() is None:
-            assert time.monotonic() < deadline, "the crawl did not get going"
-            time.sleep(0.002)
-        peers = _children(process.pid)
-        assert peers, "a two-process crawl should have started a peer"
-        process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
@@ -260,10 +261,7 @@ def test_sigint_stops_a_two_process_crawl_then_resume(
     _wait_gone(peers)
     assert not list(archive.glob("*.open")), "every process closed its WARC files"
     done_at_stop = _done(archive)
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_stop, log_start)
+    _resume_and_check(world, archive, baseline, done_at_stop)
 
 
 def test_max_pages_ends_a_two_process_crawl_then_resume(
@@ -277,7 +275,4 @@ def test_max_pages_ends_a_two_process_crawl_then_resume(
     assert cut.returncode == 0, cut.stderr[-3000:]
     done_at_cut = _done(archive)
     assert 0 < len(done_at_cut) <= 12
-    log_start = len(world.server.log)
-    resumed = _run(world, archive)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _check_resumed(world, archive, baseline, done_at_cut, log_start)
+    _resume_and_check(world, archive, baseline, done_at_cut)
