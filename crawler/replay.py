@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 from urllib.parse import urljoin
 
 from crawler.errors import (
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "warc_paths"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 KNOWN_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit",
                          "conversion", "continuation"})
@@ -422,7 +425,9 @@ def replay(
             pending.extend(result.pending)
             for key, digest, line in result.articles:
                 spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{digest}\t{line}\n".encode())
-        late = _resolve_pending(files, pending, options, consumed, summary, report) if pending else []
+        late = []
+        if pending:
+            late = _resolve_pending(files, pending, options, consumed, summary, report, workers)
         index_of = {path: index for index, path in enumerate(files)}
         taken = {(index_of[path], offset + member) for path, offset, member in consumed}
         _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
@@ -431,14 +436,19 @@ def replay(
 
 def _run(files: list[str], options: ReplayOptions, workers: int | None) -> Iterator[FileResult]:
     tasks = [(index, path, options) for index, path in enumerate(files)]
+    yield from _in_pool(replay_file, tasks, workers)
+
+
+def _in_pool(function: Callable[[T], R], tasks: list[T], workers: int | None) -> Iterator[R]:
+    """``function`` over ``tasks`` on up to ``workers`` processes (all cores by default), in order."""
     count = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     if count == 1:
-        yield from map(replay_file, tasks)
+        yield from map(function, tasks)
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(count) as pool:
-        yield from pool.imap(replay_file, tasks, chunksize=1)
+        yield from pool.imap(function, tasks, chunksize=1)
 
 
 def _merge(
@@ -481,25 +491,36 @@ def _write_output(
         summary.articles += 1
 
 
-def _index_all(files: list[str]) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
+def _index_all(files: list[str], workers: int | None) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
+    """Every capture of ``files`` (files indexed in parallel, merged in file order: the first
+    capture of a payload or URL still wins)."""
     origins = OriginIndex()
     by_url: dict[str, list[PageRef]] = {}
-    for path in files:
-        for record in iter_records(path, on_damage=lambda _damage: None):
-            if record.rec_type in CAPTURE_TYPES:
-                origins.note(record, path)
-                ref = capture_ref(record, path)
-                if ref is not None:
-                    by_url.setdefault(ref.url, []).append(ref)
+    for part_origins, part_by_url in _in_pool(_index_file, files, workers):
+        origins.merge(part_origins)
+        for url, refs in part_by_url.items():
+            by_url.setdefault(url, []).extend(refs)
+    return origins, by_url
+
+
+def _index_file(path: str) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
+    origins = OriginIndex()
+    by_url: dict[str, list[PageRef]] = {}
+    for record in iter_records(path, on_damage=lambda _damage: None):
+        if record.rec_type in CAPTURE_TYPES:
+            origins.note(record, path)
+            ref = capture_ref(record, path)
+            if ref is not None:
+                by_url.setdefault(ref.url, []).append(ref)
     return origins, by_url
 
 
 def _resolve_pending(
     files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
-    summary: ReplaySummary, report: Callable[[str], None],
+    summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
-    origins, by_url = _index_all(files)
+    origins, by_url = _index_all(files, workers)
     result = FileResult(index=-1, path="")
     reader = _Reader(options, result)
     lookup = partial(lookup_capture, by_url)

@@ -64,6 +64,16 @@ class OriginIndex:
         if capture.digest:
             self.by_digest.setdefault(capture.digest, capture)
 
+    def merge(self, later: OriginIndex) -> None:
+        """Add the captures of ``later`` (an index of files after this one's): known keys keep
+        their first capture, as ``note`` does."""
+        for key, capture in later.by_id.items():
+            self.by_id.setdefault(key, capture)
+        for uri_date, capture in later.by_uri_date.items():
+            self.by_uri_date.setdefault(uri_date, capture)
+        for digest, capture in later.by_digest.items():
+            self.by_digest.setdefault(digest, capture)
+
     def find(self, revisit: WarcRecord) -> Capture | None:
         """The original of ``revisit`` known to this index, or None."""
         digest = revisit.header("WARC-Payload-Digest")
