@@ -71,6 +71,7 @@ from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
+from crawler.warc.index import settle_spools
 from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
@@ -976,6 +977,8 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
         report = recover_file(path)
         reports.append(str(report))
         log.warning("recovered %s", report)
+    for path in settle_spools(directory):
+        log.warning("%s: indexed (its writer was killed before it wrote the index)", path)
     return tuple(reports)
 
 

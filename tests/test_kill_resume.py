@@ -125,6 +125,21 @@ def test_kill_at_a_fault_point_then_resume(
     _check_resumed(world, archive, baseline, done_at_kill, log_start)
 
 
+def test_kill_between_closing_a_warc_and_writing_its_index_then_resume(
+    world: World, baseline: dict[str, tuple[Status, str | None]]
+) -> None:
+    """A rotation closed a WARC file but the kill came before its CDXJ index was sorted out of
+    the spool: the next run indexes the file by reading it back and drops the spool."""
+    archive = world.tmp / "before-index"
+    killed = _run(world, archive, "before_index:1")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    spools = list(archive.glob("*.cdxj.open"))
+    assert spools, "the kill should leave the index spool of the closed file"
+    closed = [spool.with_name(spool.name.removesuffix(".cdxj.open")) for spool in spools]
+    assert any(path.is_file() and not path.with_name(path.name + ".cdxj").exists() for path in closed)
+    _resume_and_check(world, archive, baseline, _done(archive))
+
+
 def test_kill_mid_member_then_recover_cli_repairs_the_open_file_and_verify_passes(
     world: World, baseline: dict[str, tuple[Status, str | None]]
 ) -> None:

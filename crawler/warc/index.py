@@ -25,7 +25,10 @@ from cdxj_indexer.main import CDXJIndexer, SortingWriter
 
 from crawler.errors import ArchiveError, CrawlerError, InputError
 
-__all__ = ["INDEX_SUFFIX", "SPOOL_SUFFIX", "CdxjSpool", "index_closed_file", "index_file", "write_index"]
+__all__ = [
+    "INDEX_SUFFIX", "SPOOL_SUFFIX", "CdxjSpool", "index_closed_file", "index_file", "settle_spools",
+    "write_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +128,18 @@ class CdxjSpool:
     def discard(self) -> None:
         self._handle.close()
         self._spool.unlink(missing_ok=True)
+
+
+def settle_spools(directory: Path) -> list[Path]:
+    """After a crash: index the closed WARC files whose writer died before it wrote their index
+    (killed between closing the file and sorting its spool), and remove every spool left.
+    Spools of ``.open`` files are removed by ``recover_file``; run this after it. Returns the
+    files indexed."""
+    indexed = []
+    for spool in sorted(directory.glob(f"*{SPOOL_SUFFIX}")):
+        warc = spool.with_name(spool.name[: -len(SPOOL_SUFFIX)])
+        if warc.is_file() and not warc.with_name(warc.name + INDEX_SUFFIX).exists():
+            if index_closed_file(warc) is not None:
+                indexed.append(warc)
+        spool.unlink(missing_ok=True)
+    return indexed

@@ -315,6 +315,7 @@ class WarcWriter:
         log.info("closed %s (%d records, %d bytes)", current.final, current.records, current.size)
         self._closed.append(current.final)
         if current.index is not None:
+            self._faults.hit("before_index")
             self._write_index(current.final, current.index)
         if self._on_file_closed is not None:
             self._on_file_closed(current.final)
