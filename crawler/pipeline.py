@@ -263,8 +263,7 @@ class Crawl:
         finally:
             if self._peers is not None:
                 self._peers.close()
-            self._cpu.shutdown(wait=True)
-            self._cpu_sync.shutdown(wait=True)
+            self._stop_threads()
             lock.release()
 
     # ------------------------------------------------------------ setup and teardown
@@ -318,8 +317,11 @@ class Crawl:
             )
         finally:
             self._frontier.close()
-            self._cpu.shutdown(wait=True)
-            self._cpu_sync.shutdown(wait=True)
+            self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        self._cpu.shutdown(wait=True)
+        self._cpu_sync.shutdown(wait=True)
 
     @contextlib.asynccontextmanager
     async def _components(self, warcs: list[Path], *, shared_sink: bool) -> AsyncIterator[None]:
@@ -475,10 +477,10 @@ class Crawl:
         return self._signals > 0
 
     def _others_done(self) -> bool:
-        """Whether no other process of the crawl can add work to this shard: none has a URL in
-        flight and no URL is due anywhere (a peer still starting has its shard ahead of it).
-        Looked at before claiming, so a claim that then finds nothing means the crawl is done.
-        A failed peer stops the crawl."""
+        """Whether no other process of the crawl can add work for this one: none has a URL in
+        flight and no URL is due anywhere (a peer still starting has its hosts' URLs ahead of
+        it). Looked at before claiming, so a claim that then finds nothing means the crawl is
+        done. A failed peer stops the crawl; an ended one winds this process down."""
         if self._shard is None:
             return True
         if self._peers is not None and self._peers.failed():

@@ -14,9 +14,10 @@ indexing the finished file). A file recovered after a crash is indexed by readin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,17 +53,29 @@ def write_index(paths: Iterable[str | os.PathLike[str]], out: TextIO) -> None:
 def index_file(path: str | os.PathLike[str]) -> Path:
     """Write ``<path>.cdxj`` beside the WARC file ``path``; return the index path."""
     source = Path(path)
-    target = source.with_name(source.name + INDEX_SUFFIX)
+    target = _index_path(source)
+    with _replacing(target) as out:
+        write_index([source], out)
+    return target
+
+
+def _index_path(warc: Path) -> Path:
+    return warc.with_name(warc.name + INDEX_SUFFIX)
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[TextIO]:
+    """A text file written under a temporary name, fsynced and renamed onto ``target`` when
+    the block ends without error, so an index is either whole or absent."""
     partial = target.with_name(target.name + ".tmp")
     try:
         with open(partial, "w", encoding="utf-8") as out:
-            write_index([source], out)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return target
 
 
 def index_closed_file(path: str | os.PathLike[str]) -> Path | None:
@@ -110,18 +123,14 @@ class CdxjSpool:
     def finish(self) -> Path:
         """Write the sorted ``<warc>.cdxj``; return its path."""
         self._handle.close()
-        target = self._warc.with_name(self._warc.name + INDEX_SUFFIX)
-        partial = target.with_name(target.name + ".tmp")
+        target = _index_path(self._warc)
         try:
-            with open(self._spool, encoding="utf-8") as lines, open(partial, "w", encoding="utf-8") as out:
+            with open(self._spool, encoding="utf-8") as lines, _replacing(target) as out:
                 writer = SortingWriter(out)
                 for line in lines:
                     writer.write(line)
                 writer.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, target)
         finally:
-            partial.unlink(missing_ok=True)
             self._spool.unlink(missing_ok=True)
         return target
 
@@ -138,7 +147,7 @@ def settle_spools(directory: Path) -> list[Path]:
     indexed = []
     for spool in sorted(directory.glob(f"*{SPOOL_SUFFIX}")):
         warc = spool.with_name(spool.name[: -len(SPOOL_SUFFIX)])
-        if warc.is_file() and not warc.with_name(warc.name + INDEX_SUFFIX).exists():
+        if warc.is_file() and not _index_path(warc).exists():
             if index_closed_file(warc) is not None:
                 indexed.append(warc)
         spool.unlink(missing_ok=True)
