@@ -93,11 +93,15 @@ CREATE TABLE IF NOT EXISTS urls (
     warc_offset INTEGER,
     round INTEGER NOT NULL DEFAULT 0,
     added_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_due ON urls (status, host, next_attempt_at);
 CREATE TABLE IF NOT EXISTS host_owners (host TEXT PRIMARY KEY, shard INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS host_pauses (host TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL);
 """
+# Columns added after schema 1 was first written: (table, column, declaration), added on open.
+_ADDED_COLUMNS = (("urls", "error", "TEXT"),)
 
 
 @dataclass(frozen=True)
@@ -430,6 +434,43 @@ class Frontier:
     def mark_skipped(self, url_id: int, reason: str) -> None:
         self._finish(url_id, Status.SKIPPED, reason)
 
+    def mark_internal_failure(self, url_id: int, error: str) -> bool:
+        """``failed:internal``: an unexpected exception while processing the URL, kept in the
+        row's ``error`` column. False when the row was no longer in progress (it was settled
+        before the exception)."""
+        with self._transaction():
+            changed = self._db.execute(
+                "UPDATE urls SET status = 'failed', reason = 'internal', error = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'in_progress'",
+                (error, time.time(), url_id),
+            ).rowcount
+        return changed == 1
+
+    def error_of(self, url: str) -> str | None:
+        """The exception recorded for ``url`` by :meth:`mark_internal_failure`, if any."""
+        found = self._db.execute("SELECT error FROM urls WHERE url = ?", (url,)).fetchone()
+        return None if found is None or found[0] is None else str(found[0])
+
+    # ------------------------------------------------------------ host pauses
+
+    def pause_host(self, host: str, until: float, reason: str) -> None:
+        """Keep ``host`` (a pacing key) unasked until ``until`` (epoch seconds), across runs:
+        a ``Retry-After`` or a Crawl-delay outlives a stop and a resume. A later pause wins."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO host_pauses (host, until, reason) VALUES (?, ?, ?) ON CONFLICT (host)"
+                " DO UPDATE SET until = excluded.until, reason = excluded.reason"
+                " WHERE excluded.until > host_pauses.until",
+                (host, until, reason),
+            )
+
+    def host_pauses(self, now: float) -> dict[str, tuple[float, str]]:
+        """Pauses still running at ``now``: pacing key → (until, reason); ended ones are dropped."""
+        with self._transaction():
+            self._db.execute("DELETE FROM host_pauses WHERE until <= ?", (now,))
+        rows = self._db.execute("SELECT host, until, reason FROM host_pauses ORDER BY host")
+        return {host: (float(until), str(reason)) for host, until, reason in rows}
+
     def defer(self, url_id: int, next_attempt_at: float, reason: str | None = None) -> None:
         """Back to ``todo``, not to be claimed before ``next_attempt_at``."""
         with self._transaction():
@@ -566,6 +607,7 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
                 + _HINT.format(path=path)
             )
         connection.executescript(_SCHEMA)
+        _add_columns(connection)
         found = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None:
             connection.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -576,6 +618,14 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
             )
     except sqlite3.DatabaseError as exc:
         raise _corrupt(path, exc) from exc
+
+
+def _add_columns(connection: sqlite3.Connection) -> None:
+    """Columns newer than a database's first run (additive: older crawlers ignore them)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 _HINT = (

@@ -38,6 +38,7 @@ import os
 import signal
 import socket
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -57,9 +58,11 @@ from crawler.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    ArchiveError,
     ConfigError,
     DecodeError,
     ExtractionError,
+    FrontierError,
     ScopeViolation,
 )
 from crawler.extract import Continuation, Extractor
@@ -537,6 +540,24 @@ class Crawl:
     # ------------------------------------------------------------ one URL
 
     async def _process(self, claimed: Claimed) -> None:
+        """One URL behind the last guard: an unexpected exception fails this URL
+        (``failed:internal``, the exception kept in its frontier row), never the crawl, so a
+        resume does not meet it again. Disk and frontier failures still end the run."""
+        try:
+            await self._process_url(claimed)
+        except _RUN_FAILURES:
+            raise
+        except Exception as exc:  # the last guard: whatever a page or a bug raises, one URL pays
+            self._fail_internal(claimed, exc)
+
+    def _fail_internal(self, claimed: Claimed, exc: Exception) -> None:
+        detail = _describe(exc)
+        log.error("%s: unexpected error, URL failed:internal, the crawl goes on: %s", claimed.url, detail)
+        self.progress.setdefault(claimed.site, SiteProgress()).errors += 1
+        if not self._frontier.mark_internal_failure(claimed.id, detail):
+            log.error("%s: the error came after the URL was settled; its state is kept", claimed.url)
+
+    async def _process_url(self, claimed: Claimed) -> None:
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         site = self._site(claimed.site)
         assert site is not None, "claims are limited to the selected sites"
@@ -545,6 +566,8 @@ class Crawl:
                    for exchange in result.exchanges]
         progress.fetched += 1
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
+        if self._faults.reached("raise_in_process"):
+            raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
         try:
             if result.final is None or not sources:
                 self._finish_unfetched(claimed, result, progress)
@@ -598,6 +621,9 @@ class Crawl:
         found = await self._on_cpu(
             discover, page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits
         )
+        if found.malformed:
+            log.warning("%s: %d malformed entries dropped (e.g. %s)", claimed.url, found.malformed,
+                        ", ".join(found.malformed_examples))
         new: list[NewUrl] = []
         for link in found.links:
             queued = self._article_link(link, claimed)
@@ -922,6 +948,19 @@ async def _in_thread(
 
 
 # ---------------------------------------------------------------- helpers
+
+# Failures of the run, not of one URL: the disk, the archive or the frontier. They end the crawl.
+_RUN_FAILURES = (ArchiveError, FrontierError, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (at file:line in function)``: the innermost frame, for the frontier row."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+    return f"{type(exc).__name__}: {str(exc)[:500]}{where}"
 
 
 def _share(max_pages: int | None, shard: Shard | None) -> int | None:

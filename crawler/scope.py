@@ -29,7 +29,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from crawler.config import Site
 from crawler.errors import ScopeViolation
-from crawler.urls import DEFAULT_MAX_URL_LENGTH, HTTP_SCHEMES, trap_reason
+from crawler.urls import DEFAULT_MAX_URL_LENGTH, HTTP_SCHEMES, host_problem, is_url, trap_reason
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -144,7 +144,11 @@ class Scope:
             raise ScopeViolation(f"{url[:200]}: URLs with user:password@ are refused")
         host = _host(url)
         if not host:
-            raise ScopeViolation(f"{url[:200]}: URL has no host")
+            reason = "scope" if is_url(url) else "bad_url"
+            raise ScopeViolation(f"{url[:200]}: URL has no host", reason=reason)
+        problem = host_problem(host)
+        if problem:
+            raise ScopeViolation(f"{url[:200]}: {problem}", reason="bad_url")
         disguised = obfuscation(host) or _v6_obfuscation(host)
         if disguised:
             raise ScopeViolation(f"{url[:200]}: {disguised}; refused", reason="ssrf")
@@ -187,7 +191,7 @@ def _split(url: str) -> SplitResult:
     try:
         return urlsplit(url)
     except ValueError as exc:
-        raise ScopeViolation(f"{url[:200]!r}: not a valid URL: {exc}") from exc
+        raise ScopeViolation(f"{url[:200]!r}: not a valid URL: {exc}", reason="bad_url") from exc
 
 
 def _host(url: str) -> str:
