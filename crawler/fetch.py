@@ -368,7 +368,12 @@ class Fetcher:
                     url, key, self._rule(site), self._settings.robots.max_bytes, cut_quietly=True,
                     accept_encoding="gzip, deflate",
                 )
-            except (ScopeViolation, httpx.HTTPError, TimeoutError, OSError) as exc:
+            except ScopeViolation as exc:
+                return RobotsResponse(status=None, error=f"{url}: {type(exc).__name__}: {exc}")
+            except (httpx.ProtocolError, httpx.DecodingError, FetchError) as exc:  # an answer, unreadable
+                error = f"{url}: {type(exc).__name__}: {exc}"
+                return RobotsResponse(status=None, error=error, unreadable=True)
+            except (httpx.HTTPError, TimeoutError, OSError) as exc:
                 return RobotsResponse(status=None, error=f"{url}: {type(exc).__name__}: {exc}")
             if self._archive is not None:
                 await self._archive(exchange)

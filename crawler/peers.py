@@ -10,7 +10,11 @@ robots.txt and Retry-After pauses stay with one process and stay exact.
 
 A stop (SIGINT/SIGTERM to the first process) reaches the peers through a shared counter; a
 ``kill -9`` of the first process kills them too (``PR_SET_PDEATHSIG``), so no peer outlives it
-and the next run finds every claimed row free to release.
+and the next run finds every claimed row free to release. The death signal only covers a
+parent that dies after it is armed, and a spawned peer arms it only once its interpreter is up:
+so the first process passes its pid down, and a peer whose parent is no longer that pid right
+after arming (it was re-parented: the crawler died meanwhile) ends itself; a running peer also
+looks at its parent whenever it polls the stop counter.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler.faults import FaultInjector
 from crawler.frontier import Shard
 
 if TYPE_CHECKING:  # the pipeline imports this module; a peer imports the pipeline when it starts
@@ -63,9 +68,10 @@ class Peers:
         self._stops: Synchronized[int] = context.Value("i", 0)
         self._cut: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
-                                         initargs=(self._stops, self._cut))
+                                         initargs=(self._stops, self._cut, os.getpid()))
         for _ in range(count - 1):
             self._pool.submit(_warm_up)
+        FaultInjector.from_env().hit("peers_started")  # tests: die while the peers still boot
         self._futures: list[asyncio.Future[PeerResult]] = []
 
     def start(self, config: Config, options: CrawlOptions) -> None:
@@ -116,22 +122,30 @@ class _Peer:
 
     stops: Synchronized[int] | None = None
     cut: Synchronized[int] | None = None
+    parent: int | None = None
 
 
-def _start_peer(stops: Synchronized[int], cut: Synchronized[int]) -> None:
-    _die_with_parent()
+def _start_peer(stops: Synchronized[int], cut: Synchronized[int], parent: int) -> None:
+    _die_with_parent(parent)
     # the first process handles signals and passes stops on through the counter
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _Peer.stops = stops
     _Peer.cut = cut
+    _Peer.parent = parent
 
 
-def _die_with_parent() -> None:
-    parent = os.getppid()
+def _die_with_parent(parent: int) -> None:
+    """Arm the death signal, then make sure ``parent`` (the first process's pid, passed down:
+    asking ``getppid`` here would give the reaper already) has not died before that."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect
+    end_if_orphaned(parent)
+
+
+def end_if_orphaned(parent: int | None) -> None:
+    """SIGKILL this process when its parent is no longer ``parent`` (it died)."""
+    if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -152,6 +166,7 @@ async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_
     """Call ``request_stop`` once for each stop the first process passed on, ``on_cut`` once."""
     seen, was_cut = 0, False
     while True:
+        end_if_orphaned(_Peer.parent)
         wanted = stops.value
         while seen < wanted:
             seen += 1
