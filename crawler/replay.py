@@ -123,12 +123,16 @@ class Pending:
     wanted: str | None  # the URL still to find; None: the first page is not read yet
 
 
+CaptureId = tuple[str, int, int]  # (path, offset, member index)
+Consumed = tuple[Key, CaptureId]  # a capture taken in by the article whose first page has that key
+
+
 @dataclass
 class FileResult:
     index: int
     path: str
     articles: list[tuple[Key, str, str]] = field(default_factory=list)  # (key, dedup key hex, JSON line)
-    consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
+    consumed: list[Consumed] = field(default_factory=list)  # captures joined into an article, by its key
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
     records: int = 0
@@ -225,7 +229,7 @@ class _Reader:
                 found = lookup(assembly.wanted, refs[-1])
                 if found is None:
                     return Pending(state.key, state.first, tuple(refs), assembly.wanted)
-                self.result.consumed.add((found.path, found.offset, found.member_index))
+                self.result.consumed.append((state.key, (found.path, found.offset, found.member_index)))
                 if found.status != 200:
                     assembly.feed(None)  # the crawl's follow-up fetch gives up on it
                     break
@@ -393,7 +397,7 @@ def replay(
     summary = ReplaySummary(files=len(files))
     _context(options.config_path, options.since)  # built once here; forked workers inherit it
     report = on_damage or (lambda message: log.warning("%s", message))
-    consumed: set[tuple[str, int, int]] = set()
+    consumed: list[Consumed] = []
     pending: list[Pending] = []
     with tempfile.TemporaryFile("w+b") as spool:
         for result in _run(files, options, workers):
@@ -401,7 +405,7 @@ def replay(
             summary.records += result.records
             summary.captures += result.captures
             summary.unknown_types += result.unknown_types
-            consumed.update(result.consumed)
+            consumed.extend(result.consumed)
             pending.extend(result.pending)
             for key, digest, line in result.articles:
                 spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{digest}\t{line}\n".encode())
@@ -409,7 +413,7 @@ def replay(
         if pending:
             late = _resolve_pending(files, pending, options, consumed, summary, report, workers)
         index_of = {path: index for index, path in enumerate(files)}
-        taken = {(index_of[path], offset + member) for path, offset, member in consumed}
+        taken = _taken(consumed, index_of)
         _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
     return summary
 
@@ -438,6 +442,20 @@ def _merge(
     summary.damaged += len(damages)
     for message in damages:
         report(message)
+
+
+def _taken(consumed: list[Consumed], index_of: dict[str, int]) -> set[tuple[int, int]]:
+    """The captures joined into another article, as (file index, position): not articles of their own.
+
+    Every article URL's capture starts an assembly, continuation pages too (replay cannot tell
+    them apart), so a page 2 that links back to page 1 takes page 1 in. As in the crawl, where
+    page 1 comes first and settles its continuations, assemblies count in capture order and
+    one whose first page was taken in by an earlier one takes nothing."""
+    taken: set[tuple[int, int]] = set()
+    for key, (path, offset, member) in sorted(consumed):
+        if (key[1], key[2]) not in taken:
+            taken.add((index_of[path], offset + member))
+    return taken
 
 
 def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
@@ -496,7 +514,7 @@ def _index_file(path: str) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
 
 
 def _resolve_pending(
-    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
+    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: list[Consumed],
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
@@ -511,6 +529,6 @@ def _resolve_pending(
             left = reader.complete(state, lookup, origins)
         if left is not None:
             reader.give_up(left, origins)
-    consumed.update(result.consumed)
+    consumed.extend(result.consumed)
     _merge(result.failed, result.damages, summary, report)
     return result.articles
