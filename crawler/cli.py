@@ -92,7 +92,7 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     """WARC files → articles JSON Lines; damage on stderr; exit 7 if any record was damaged."""
     from crawler.replay import ReplayOptions, replay
-    from crawler.warc.replaycli import open_output, replay_options
+    from crawler.replaycli import open_output, replay_options
 
     options: ReplayOptions = replay_options(args)
     with open_output(args.output) as out:
@@ -125,9 +125,9 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     """One sorted CDXJ index of the WARC files (stdout, or -o FILE)."""
+    from crawler.replaycli import open_output
     from crawler.warc.index import write_index
     from crawler.warc.naming import warc_paths
-    from crawler.warc.replaycli import open_output
 
     with open_output(args.output) as out:
         write_index(warc_paths(args.files), out)
@@ -182,7 +182,8 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     replay.add_argument("--sites", help="comma-separated site ids to keep")
     replay.add_argument("--strict", action="store_true", help="stop at the first damaged record")
-    replay.add_argument("--config", default=None)
+    replay.add_argument("--config", default=None, help="config file (default: ./config.yaml if present)")
+    replay.add_argument("--since", default=None, help="skip articles before DATE, as the crawl does")
     replay.set_defaults(handler=_cmd_replay)
 
     verify = verbs.add_parser("verify", help="check WARC files: gzip members, lengths, digests")

@@ -44,13 +44,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
+from crawler.assemble import Assembled, Assembly, AssemblyRules, parse_since
 from crawler.config import Config, Site
 from crawler.decode import page_from_exchange
 from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
@@ -65,7 +66,7 @@ from crawler.errors import (
     FrontierError,
     ScopeViolation,
 )
-from crawler.extract import Continuation, Extractor
+from crawler.extract import Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
@@ -161,15 +162,6 @@ class CrawlSummary:
 
 
 @dataclass(frozen=True)
-class _Reading:
-    """An article page read on the CPU thread: extracted already when it is a single page."""
-
-    page: Page
-    continuation: Continuation
-    extracted: tuple[Article | None, str] | None = None  # (article, generation)
-
-
-@dataclass(frozen=True)
 class _Outcome:
     """How a fetched URL is settled: its ``done:<reason>`` and rows settled with it
     (the continuation pages of an article, recorded done when the article is)."""
@@ -216,6 +208,7 @@ class Crawl:
         self._peers: Peers | None = None
         self._cut = False  # with several processes: another one has ended, claim nothing more
         self._extractor = Extractor(self.sites)
+        self._assembly_rules = AssemblyRules(self._extractor, config.crawl.max_url_length, options.since)
         settings = config.crawl
         self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
         self._limits = Limits(settings.max_url_length, settings.max_sitemap_urls, settings.max_sitemap_bytes)
@@ -609,8 +602,8 @@ class Crawl:
         if final.status >= 300:
             return _Outcome(f"http_{final.status}")
         if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
-            reading = await self._on_cpu(self._read, final, source)
-            return await self._article(claimed, site, reading, progress)
+            assembly, done = await self._on_cpu(self._begin, final, source)
+            return await self._article(claimed, assembly, done, progress)
         page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
         await self._discover(claimed, site, page)
         return _Outcome(None)
@@ -679,38 +672,35 @@ class Crawl:
 
     # ------------------------------------------------------------ articles
 
-    def _read(self, exchange: Exchange, source: Source) -> _Reading:
-        """Decode an article page and ask how to get the rest of it; a single-page article is
-        extracted in the same step (one hand-off to the CPU thread, not three)."""
+    def _begin(self, exchange: Exchange, source: Source) -> tuple[Assembly, Assembled | None]:
+        """Decode an article page and start its assembly; a single-page article is finished in
+        the same step (one hand-off to the CPU thread, not three)."""
         page = page_from_exchange(exchange, source, self.config.crawl.max_decoded_bytes)
-        continuation = self._extractor.continuation(page)
-        if continuation.instead or continuation.also:
-            return _Reading(page, continuation)
-        article, generation = self._extract([page])
-        return _Reading(page, continuation, (article, generation))
+        assembly = Assembly(self._assembly_rules, page)
+        return assembly, (assembly.finish() if assembly.wanted is None else None)
 
     async def _article(
-        self, claimed: Claimed, site: Site, reading: _Reading, progress: SiteProgress
+        self, claimed: Claimed, assembly: Assembly, done: Assembled | None, progress: SiteProgress
     ) -> _Outcome:
         attempted: list[NewUrl] = []
-        if reading.extracted is not None:
-            pages = [reading.page]
-            article, generation = reading.extracted
-        else:
-            pages = await self._whole_article(claimed, site, reading, attempted)
-            article, generation = await self._on_cpu(self._extract, pages)
+        while done is None:
+            url = assembly.wanted
+            if url is None:
+                done = await self._on_cpu(assembly.finish)
+                break
+            fetched = await self._fetch_follow_up(claimed, url, attempted)
+            await self._on_cpu(assembly.feed, fetched)
         settled = tuple(attempted)
-        outcome = "article" if article is not None else "non_article"
-        fields = {"site": site.id, "extractor": generation, "outcome": outcome}
+        pages, article = done.pages, done.article
+        fields = {"site": claimed.site, "extractor": done.generation, "outcome": done.outcome.value}
         if len(pages) > 1:
             fields["pages"] = " ".join(p.url for p in pages)
-        keep = article is not None and not self._before_since(article)
         written = await self._warcs.run(
-            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, article if keep else None
+            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, done.kept
         )
         if article is None:
             return _Outcome("non_article", settled)
-        if not keep:
+        if done.kept is None:
             return _Outcome("before_since", settled)
         progress.articles += written
         return _Outcome(None, settled)
@@ -727,51 +717,11 @@ class Crawl:
         """fsync every WARC lane's file and the sink (each only if it has unsynced bytes)."""
         await asyncio.gather(self._warcs.sync(), _in_thread(self._cpu_sync, self._sink.sync))
 
-    def _extract(self, pages: Sequence[Page]) -> tuple[Article | None, str]:
-        """The article of ``pages`` (joined when several) and the rules generation used."""
-        extractor = self._extractor
-        article = extractor.extract(pages[0]) if len(pages) == 1 else extractor.extract_joined(pages)
-        return article, extractor.generation(pages[0])
-
-    def _before_since(self, article: Article) -> bool:
-        since = self.options.since
-        if since is None or not article.published:
-            return False
-        try:
-            return datetime.fromisoformat(article.published).date() < since
-        except ValueError:
-            return False
-
-    async def _whole_article(
-        self, claimed: Claimed, site: Site, reading: _Reading, attempted: list[NewUrl]
-    ) -> list[Page]:
-        """The page(s) that hold the whole article: the full view, or this page and the next.
-
-        Every continuation URL fetched is appended to ``attempted`` as a settled row.
-        """
-        page, continuation = reading.page, reading.continuation
-        if continuation.instead:
-            whole = await self._fetch_follow_up(claimed, continuation.instead, attempted)
-            return [whole] if whole is not None else [page]
-        pages = [page]
-        following = continuation.also
-        while following and len(pages) < site.multipage.max_pages:
-            fetched = await self._fetch_follow_up(claimed, following[0], attempted)
-            if fetched is None:
-                break
-            pages.append(fetched)
-            following = (await self._on_cpu(self._extractor.continuation, fetched)).also
-        return pages
-
-    async def _fetch_follow_up(self, claimed: Claimed, raw_url: str, attempted: list[NewUrl]) -> Page | None:
-        """Fetch and archive one continuation page; None when it cannot be had."""
-        try:
-            url = canonicalize(raw_url, max_length=self.config.crawl.max_url_length)
-        except ScopeViolation:
-            return None
-        site = self._extractor.site_for(url)
-        if site is None or site.id != claimed.site or any(row.url == url for row in attempted):
-            return None
+    async def _fetch_follow_up(self, claimed: Claimed, url: str, attempted: list[NewUrl]) -> Page | None:
+        """Fetch and archive one continuation page (a canonical URL of the claimed URL's site,
+        chosen by its ``Assembly``); None when it cannot be had."""
+        site = self._site(claimed.site)
+        assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(url)
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
@@ -1021,19 +971,6 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
     for path in settle_spools(directory):
         log.warning("%s: indexed (its writer was killed before it wrote the index)", path)
     return tuple(reports)
-
-
-def parse_since(text: str, now: datetime | None = None) -> date:
-    """``--since``: a date (YYYY-MM-DD) or an age such as ``1d``, ``6h``, ``2w``."""
-    value = text.strip().lower()
-    units = {"h": "hours", "d": "days", "w": "weeks"}
-    if value[-1:] in units and value[:-1].isdigit():
-        moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
-        return moment.date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
 
 
 __all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "parse_since"]

@@ -5,11 +5,12 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
 
 * a capture is read as an article page when its status is 2xx and its URL is an article URL
   of a known site (``Extractor.is_article_url``; ``--sites`` narrows the sites);
-* ``Extractor.continuation`` says how the article is completed: ``instead`` → the archived
-  capture of that URL (following archived redirects) replaces the page when it is there;
-  ``also`` → the next pages are looked up in the archive and joined (``extract_joined``), up to
-  the site's ``multipage.max_pages``; pages taken in as continuations are not articles of
-  their own, as in the crawl (the frontier settles them with the first page);
+* the article is put together by ``crawler.assemble.Assembly``, the crawl's own step: it says
+  which URL it wants next (the whole view, or the next page, canonical, of the same site, not
+  had before, up to ``multipage.max_pages``) and replay feeds it the archived capture of that
+  URL (following archived redirects), or nothing when the capture is not a 200; pages taken in
+  as continuations are not articles of their own, as in the crawl (the frontier settles them
+  with the first page); ``since`` drops articles published before it, as the crawl does;
 * articles are de-duplicated by ``crawler.sink.dedup_key`` in capture order (WARC-Date, then file
   and offset; the crawl's writer lanes interleave files in time), keeping the first as the sink does;
 * revisit records are read with the payload of their original (from any of the files).
@@ -28,30 +29,27 @@ import multiprocessing
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache, partial
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TypeVar
 from urllib.parse import urljoin
 
+from crawler.assemble import Assembly, AssemblyRules
 from crawler.errors import (
     ArchiveCorrupt,
     ArchiveError,
     CrawlerError,
     DecodeError,
     ExtractionError,
-    ScopeViolation,
 )
 from crawler.models import Page
 from crawler.sink import dedup_key
-from crawler.urls import canonicalize
 from crawler.warc.http import HttpParseError, parse_http_response
 from crawler.warc.naming import warc_paths
 from crawler.warc.pages import CAPTURE_TYPES, Capture, OriginIndex, load_original, page_from_record
 from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
-
-if TYPE_CHECKING:
-    from crawler.extract import Extractor
 
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "warc_paths"]
 
@@ -73,6 +71,7 @@ class ReplayOptions:
     sites: frozenset[str] | None = None
     strict: bool = False
     config_path: str | None = None
+    since: date | None = None  # --since: articles published before it are not written (as in the crawl)
 
 
 @dataclass
@@ -122,7 +121,10 @@ class Pending:
     first: PageRef
     pages: tuple[PageRef, ...]  # the pages joined so far (the first included)
     wanted: str | None  # the URL still to find; None: the first page is not read yet
-    instead: bool = False
+
+
+CaptureId = tuple[str, int, int]  # (path, offset, member index)
+Consumed = tuple[Key, CaptureId]  # a capture taken in by the article whose first page has that key
 
 
 @dataclass
@@ -130,7 +132,7 @@ class FileResult:
     index: int
     path: str
     articles: list[tuple[Key, str, str]] = field(default_factory=list)  # (key, dedup key hex, JSON line)
-    consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
+    consumed: list[Consumed] = field(default_factory=list)  # captures joined into an article, by its key
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
     records: int = 0
@@ -143,24 +145,25 @@ class FileResult:
 
 
 @lru_cache(maxsize=4)
-def _context(config_path: str | None) -> tuple[Extractor, int]:
-    """The extractor and max URL length of the crawl's config (built once per process)."""
+def _context(config_path: str | None, since: date | None = None) -> AssemblyRules:
+    """The crawl's assembly rules: its config's sites and URL cap, ``--since`` (built once per process)."""
     from crawler.config import default_config, load_config
     from crawler.extract import Extractor
 
     config = load_config(config_path) if config_path else default_config()
-    return Extractor(config.sites), config.crawl.max_url_length
+    return AssemblyRules(Extractor(config.sites), config.crawl.max_url_length, since)
 
 
 Lookup = Callable[[str, "PageRef"], "PageRef | None"]
 
 
 class _Reader:
-    """Turns captures into articles the way the crawl pipeline does (see the module docstring)."""
+    """Feeds archived captures to ``crawler.assemble`` as the crawl feeds fetched pages."""
 
     def __init__(self, options: ReplayOptions, result: FileResult) -> None:
         self.options = options
-        self.extractor, self._max_url_length = _context(options.config_path)
+        self.rules = _context(options.config_path, options.since)
+        self.extractor = self.rules.extractor
         self.result = result
 
     def wants(self, ref: PageRef) -> bool:
@@ -182,30 +185,21 @@ class _Reader:
             original = load_original(record, capture)
         return page_from_record(record, max_decoded_bytes=self.options.max_decoded_bytes, original=original)
 
-    def follow_up_url(self, raw_url: str) -> str | None:
-        """The URL the crawl fetched for a continuation (canonical), or None if it would not."""
-        try:
-            return canonicalize(raw_url, max_length=self._max_url_length)
-        except ScopeViolation:
-            return None
+    def begin(self, page: Page) -> Assembly:
+        return Assembly(self.rules, page)
 
-    def max_pages(self, url: str) -> int:
-        site = self.extractor.site_for(url)
-        return site.multipage.max_pages if site else 1
-
-    def emit(self, key: Key, pages: Sequence[Page]) -> None:
-        """Extract the article of ``pages`` (counting why not, as the crawl's frontier does)."""
+    def emit(self, key: Key, assembly: Assembly) -> None:
+        """Extract the article (counting why not, as the crawl's frontier does)."""
+        pages = assembly.pages
         try:
-            if len(pages) == 1:
-                article = self.extractor.extract(pages[0])
-            else:
-                article = self.extractor.extract_joined(pages)
+            done = assembly.finish()
         except (ExtractionError, DecodeError) as exc:
             self.result.failed[exc.reason] += 1
             log.info("%s: %s", pages[0].url, exc)
             return
+        article = done.kept
         if article is None:
-            self.result.failed["non_article"] += 1
+            self.result.failed[done.outcome.value] += 1
         elif self.options.sites is None or article.site in self.options.sites:
             digest = dedup_key(article.to_dict()).hex()  # computed here, in the worker, not in the parent
             self.result.articles.append((key, digest, article.to_json()))
@@ -222,40 +216,36 @@ class _Reader:
 
     def complete(self, state: Pending, lookup: Lookup, origins: OriginIndex | None,
                  first_page: Page | None = None) -> Pending | None:
-        """Follow ``state``'s continuation through ``lookup``; emit the article when complete.
+        """Feed ``state``'s article the captures it wants, found through ``lookup``; emit it
+        when complete. The pages already had are fed again (assembly is deterministic), so a
+        ``Pending`` carries only where they are.
 
         Returns the ``Pending`` still missing a URL, or None when done (emitted or failed).
         """
         try:
-            pages = [first_page or self.page(state.first, origins)]
-            pages += [self.page(ref, origins) for ref in state.pages[1:]]
+            assembly = self._rebuilt(state, origins, first_page)
             refs = list(state.pages)
-            wanted = state.wanted
-            while wanted is not None:
-                found = lookup(wanted, refs[-1])
+            while assembly.wanted is not None:
+                found = lookup(assembly.wanted, refs[-1])
                 if found is None:
-                    return Pending(state.key, state.first, tuple(refs), wanted, state.instead)
-                self.result.consumed.add((found.path, found.offset, found.member_index))
+                    return Pending(state.key, state.first, tuple(refs), assembly.wanted)
+                self.result.consumed.append((state.key, (found.path, found.offset, found.member_index)))
                 if found.status != 200:
-                    break  # the crawl's follow-up fetch gives up on it
-                page = self.page(found, origins)
-                if state.instead:
-                    pages, refs = [page], [found]
+                    assembly.feed(None)  # the crawl's follow-up fetch gives up on it
                     break
-                pages.append(page)
+                assembly.feed(self.page(found, origins))
                 refs.append(found)
-                wanted = self._next(page, len(pages))
         except CrawlerError as exc:
             self.failed(exc, f"{state.first.path} offset {state.first.offset}")
             return None
-        self.emit(state.key, pages)
+        self.emit(state.key, assembly)
         return None
 
-    def _next(self, page: Page, joined: int) -> str | None:
-        following = self.extractor.continuation(page).also
-        if not following or joined >= self.max_pages(page.url):
-            return None
-        return self.follow_up_url(following[0])
+    def _rebuilt(self, state: Pending, origins: OriginIndex | None, first_page: Page | None) -> Assembly:
+        assembly = self.begin(first_page or self.page(state.first, origins))
+        for ref in state.pages[1:]:
+            assembly.feed(self.page(ref, origins))
+        return assembly
 
     def start(
         self, key: Key, ref: PageRef, lookup: Lookup, origins: OriginIndex | None
@@ -263,26 +253,21 @@ class _Reader:
         """Read an article page: emit its article, or return what it waits for."""
         try:
             page = self.page(ref, origins)
-            continuation = self.extractor.continuation(page)
         except CrawlerError as exc:
             self.failed(exc, f"{ref.path} offset {ref.offset}")
             return None
-        raw = continuation.instead or (continuation.also[0] if continuation.also else None)
-        wanted = self.follow_up_url(raw) if raw else None
-        if wanted is None:
-            self.emit(key, [page])
-            return None
-        state = Pending(key, ref, (ref,), wanted, bool(continuation.instead))
-        return self.complete(state, lookup, origins, first_page=page)
+        return self.complete(Pending(key, ref, (ref,), None), lookup, origins, first_page=page)
 
     def give_up(self, state: Pending, origins: OriginIndex | None) -> None:
         """What the crawl does when a continuation cannot be had: the pages it has."""
         try:
-            pages = [self.page(ref, origins) for ref in state.pages]
+            assembly = self._rebuilt(state, origins, None)
+            if assembly.wanted is not None:
+                assembly.feed(None)
         except CrawlerError as exc:
             self.failed(exc, f"{state.first.path} offset {state.first.offset}")
             return
-        self.emit(state.key, pages)
+        self.emit(state.key, assembly)
 
 
 # ---------------------------------------------------------------------- one file (in a worker)
@@ -377,15 +362,14 @@ class _FileReplay:
             self.result.pending.append(Pending(self._key(ref), ref, (ref,), None))
             return
         try:
-            page = self.reader.page_of(record, ref, self.origins)
-            continuation = self.reader.extractor.continuation(page)
+            assembly = self.reader.begin(self.reader.page_of(record, ref, self.origins))
         except CrawlerError as exc:
             self.reader.failed(exc, f"{ref.path} offset {ref.offset}")
             return
-        if continuation.instead or continuation.also:
+        if assembly.wanted is not None:
             self.article_pages.append(ref)  # its other pages may come later in the file
         else:
-            self.reader.emit(self._key(ref), [page])
+            self.reader.emit(self._key(ref), assembly)
 
 
 def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
@@ -411,9 +395,9 @@ def replay(
     """
     files = [str(p) for p in warc_paths(paths)]
     summary = ReplaySummary(files=len(files))
-    _context(options.config_path)  # built once here; forked workers inherit it
+    _context(options.config_path, options.since)  # built once here; forked workers inherit it
     report = on_damage or (lambda message: log.warning("%s", message))
-    consumed: set[tuple[str, int, int]] = set()
+    consumed: list[Consumed] = []
     pending: list[Pending] = []
     with tempfile.TemporaryFile("w+b") as spool:
         for result in _run(files, options, workers):
@@ -421,7 +405,7 @@ def replay(
             summary.records += result.records
             summary.captures += result.captures
             summary.unknown_types += result.unknown_types
-            consumed.update(result.consumed)
+            consumed.extend(result.consumed)
             pending.extend(result.pending)
             for key, digest, line in result.articles:
                 spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{digest}\t{line}\n".encode())
@@ -429,7 +413,7 @@ def replay(
         if pending:
             late = _resolve_pending(files, pending, options, consumed, summary, report, workers)
         index_of = {path: index for index, path in enumerate(files)}
-        taken = {(index_of[path], offset + member) for path, offset, member in consumed}
+        taken = _taken(consumed, index_of)
         _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
     return summary
 
@@ -458,6 +442,20 @@ def _merge(
     summary.damaged += len(damages)
     for message in damages:
         report(message)
+
+
+def _taken(consumed: list[Consumed], index_of: dict[str, int]) -> set[tuple[int, int]]:
+    """The captures joined into another article, as (file index, position): not articles of their own.
+
+    Every article URL's capture starts an assembly, continuation pages too (replay cannot tell
+    them apart), so a page 2 that links back to page 1 takes page 1 in. As in the crawl, where
+    page 1 comes first and settles its continuations, assemblies count in capture order and
+    one whose first page was taken in by an earlier one takes nothing."""
+    taken: set[tuple[int, int]] = set()
+    for key, (path, offset, member) in sorted(consumed):
+        if (key[1], key[2]) not in taken:
+            taken.add((index_of[path], offset + member))
+    return taken
 
 
 def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
@@ -516,7 +514,7 @@ def _index_file(path: str) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
 
 
 def _resolve_pending(
-    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
+    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: list[Consumed],
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
@@ -531,6 +529,6 @@ def _resolve_pending(
             left = reader.complete(state, lookup, origins)
         if left is not None:
             reader.give_up(left, origins)
-    consumed.update(result.consumed)
+    consumed.extend(result.consumed)
     _merge(result.failed, result.damages, summary, report)
     return result.articles

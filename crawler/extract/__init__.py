@@ -30,6 +30,7 @@ from crawler.extract import dom, generic
 from crawler.extract.charset import choose_encoding, decode_html
 from crawler.extract.engine import CompiledGeneration, Hook, SiteRules, body_of, extract_fields
 from crawler.models import Article, Page
+from crawler.sites_index import SiteIndex
 
 if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
     from crawler.config import Site
@@ -92,13 +93,9 @@ class Extractor:
             chosen = default_config().sites if sites is None else tuple(sites)
         self._rules = tuple(SiteRules.build(site) for site in chosen)
         self._by_id = {rules.site.id: rules for rules in self._rules}
-        # Longest domain first, so a subsite profile wins over its parent's.
         self._recent: _Recent | None = None
-        self._by_domain = sorted(
-            ((domain.lower().lstrip("."), rules) for rules in self._rules for domain in rules.site.domains),
-            key=lambda item: len(item[0]),
-            reverse=True,
-        )
+        # the longest domain wins, so a subsite profile wins over its parent's
+        self._by_domain = SiteIndex((domain, rules) for rules in self._rules for domain in rules.site.domains)
 
     # ------------------------------------------------------------------ sites and URLs
 
@@ -113,14 +110,7 @@ class Extractor:
         return bool(rules and any(p.search(url) for p in rules.article_urls))
 
     def _rules_for_url(self, url: str) -> SiteRules | None:
-        try:
-            host = (urlsplit(url).hostname or "").lower().rstrip(".")
-        except ValueError:
-            return None
-        for domain, rules in self._by_domain:
-            if host == domain or host.endswith("." + domain):
-                return rules
-        return None
+        return self._by_domain.for_url(url)
 
     def _rules_for(self, page: Page, site: str | None) -> SiteRules | None:
         if site is None:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -19,6 +18,7 @@ from crawler.extract.dom import Document
 from crawler.extract.rules import Generation
 from crawler.extract.text import Cleaner, paragraphs, remove
 from crawler.models import Article, Page
+from crawler.sites_index import host_of, longest_domain, normal_domain
 
 if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
     from crawler.config import Site
@@ -176,11 +176,9 @@ def _specs(spec: Generation | None, name: str) -> tuple[str, ...]:
 def _language(doc: Document, site: Site | None) -> str:
     if site is None:
         return metadata.language_of(doc)
-    host = (urlsplit(doc.url).hostname or "").lower()
-    for domain, language in sorted(site.languages.items(), key=lambda item: -len(item[0])):
-        if host == domain or host.endswith("." + domain):
-            return language
-    return site.language
+    languages = {normal_domain(domain): language for domain, language in site.languages.items()}
+    domain = longest_domain(host_of(doc.url), languages)
+    return languages[domain] if domain is not None else site.language
 
 
 def _title(doc: Document, generation: CompiledGeneration | None, names: Sequence[str]) -> str:
