@@ -27,10 +27,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
+
+if TYPE_CHECKING:
+    from crawler.frontier_protocol import Halt
+    from crawler.politeness import SharedPace
 
 log = logging.getLogger(__name__)
 
@@ -567,6 +571,24 @@ class Frontier:
 
     def sites(self) -> set[str]:
         return {site for (site,) in self._db.execute("SELECT DISTINCT site FROM urls")}
+
+    # ------------------------------------------------------------ crawl-wide (FrontierStore)
+
+    @property
+    def shared(self) -> bool:
+        """One archive's frontier: its peer processes (``crawl.processes``) wait on it through
+        ``crawler.peers``, not through the store."""
+        return False
+
+    @property
+    def worker(self) -> int | None:
+        return None
+
+    def halted(self) -> Halt | None:
+        return None
+
+    def pace(self) -> SharedPace | None:
+        return None
 
     # ------------------------------------------------------------ internals
 
