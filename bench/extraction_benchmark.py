@@ -117,7 +117,9 @@ def main() -> None:
         print_worst(scorer, truth, ours_bodies, args.worst)
 
 
-def score(scorer: ModuleType, truth: dict[str, Any], bodies: dict[str, str], bootstrap: int) -> dict[str, Any]:
+def score(
+    scorer: ModuleType, truth: dict[str, Any], bodies: dict[str, str], bootstrap: int
+) -> dict[str, Any]:
     prediction = {key: {"articleBody": body} for key, body in bodies.items()}
     result: dict[str, Any] = scorer.evaluate(truth, prediction, bootstrap)
     return result
