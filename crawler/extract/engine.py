@@ -254,9 +254,5 @@ def body_of(doc: Document, generation: CompiledGeneration | None, title: str | N
             for container in specs.nodes(doc, one[4:], many=False):
                 remove(container, (*boilerplate.DROP_SELECTORS, *generation.drop))
                 return cleaner.keep(p.text for p in paragraphs(container))
-    found = generic.best_container(doc)
-    if found is None:
-        return None
-    if generation is not None and generation.drop:
-        remove(found, generation.drop)
-    return generic.body_paragraphs(doc, found, cleaner, title) or None
+    found = generic.body(doc, cleaner, title, generation.drop if generation is not None else ())
+    return found or None
