@@ -64,6 +64,7 @@ from crawler.errors import (
     ExtractionError,
     FrontierError,
     ScopeViolation,
+    UsageError,
 )
 from crawler.extract import Continuation, Extractor
 from crawler.faults import FaultInjector
@@ -566,7 +567,7 @@ class Crawl:
                    for exchange in result.exchanges]
         progress.fetched += 1
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
-        if self._faults.reached("raise_in_process"):
+        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
             raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
         try:
             if result.final is None or not sources:
@@ -1027,13 +1028,18 @@ def parse_since(text: str, now: datetime | None = None) -> date:
     """``--since``: a date (YYYY-MM-DD) or an age such as ``1d``, ``6h``, ``2w``."""
     value = text.strip().lower()
     units = {"h": "hours", "d": "days", "w": "weeks"}
-    if value[-1:] in units and value[:-1].isdigit():
-        moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    amount = value[:-1]
+    if value[-1:] in units and amount.isascii() and amount.isdigit():  # "²".isdigit() is True
+        try:
+            moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(amount)})
+        except OverflowError as exc:
+            raise UsageError(f"--since {text!r}: that age reaches before year 1; give a smaller age or a "
+                             "date (YYYY-MM-DD)") from exc
         return moment.date()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
+        raise UsageError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
 
 
 __all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "parse_since"]
