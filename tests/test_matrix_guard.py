@@ -246,3 +246,38 @@ def test_K8_command_line_values_that_do_not_parse_exit_2_with_a_message(
     assert run.returncode == 2, run.stderr
     assert named in run.stderr
     assert not (tmp_path / "archive").exists()  # refused before anything was opened
+
+
+# ---------------------------------------------------------------- R1: an article written twice
+
+
+def test_R1_a_page_that_changed_between_two_fetches_is_written_once_after_a_kill_before_commit(
+    tmp_path: Path,
+) -> None:
+    news = mk.NewsPortal(3, per_listing_page=3)
+    articles = set(news.article_urls())
+    routes = {url: response for url, response in news.routes().items() if url not in articles}
+    served: Counter[str] = Counter()
+
+    def changing(url: str) -> Response | None:  # a view counter in the page: new bytes every fetch
+        if url not in articles:
+            return None
+        served[url] += 1
+        return Response(200, mk.article_html("Judul", paragraphs=(mk.PROSE, f"Dibaca {served[url]} kali.")))
+
+    archive = tmp_path / "archive"
+    with PortalServer(routes, dynamic=changing) as server:
+        config = _write(tmp_path, news.config(server, archive, concurrency=1))
+        killed = mk.run_cli(mk.crawl_command(config, archive), fault="before_frontier_commit:2")
+        written = Counter(a["url"] for a in mk.articles(archive))
+        rows = mk.frontier_rows(archive)
+        in_progress = {url for url, row in rows.items() if row.status is Status.IN_PROGRESS}
+        resumed = mk.run_cli(mk.crawl_command(config, archive))
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    (caught,) = in_progress & set(written)  # its line is on disk, its done mark is not
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    mk.assert_no_traceback(resumed.stderr)
+    assert served[caught] == 2  # fetched again after the kill, with other bytes
+    assert Counter(a["url"] for a in mk.articles(archive)) == {url: 1 for url in articles}
+    assert "duplicates dropped: 1" in resumed.stderr
+    assert all(row.status is Status.DONE for url, row in mk.frontier_rows(archive).items() if url in articles)
