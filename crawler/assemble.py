@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from crawler.errors import ConfigError, ScopeViolation
+from crawler.errors import ScopeViolation, UsageError
 from crawler.models import Article, Page
 from crawler.urls import canonicalize
 
@@ -173,10 +173,15 @@ def parse_since(text: str, now: datetime | None = None) -> date:
     """``--since``: a date (YYYY-MM-DD) or an age such as ``1d``, ``6h``, ``2w``."""
     value = text.strip().lower()
     units = {"h": "hours", "d": "days", "w": "weeks"}
-    if value[-1:] in units and value[:-1].isdigit():
-        moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    amount = value[:-1]
+    if value[-1:] in units and amount.isascii() and amount.isdigit():  # "²".isdigit() is True
+        try:
+            moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(amount)})
+        except OverflowError as exc:
+            raise UsageError(f"--since {text!r}: that age reaches before year 1; give a smaller age or a "
+                             "date (YYYY-MM-DD)") from exc
         return moment.date()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
+        raise UsageError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc

@@ -35,7 +35,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         raise errors.InputError(
             f"{args.file}: cannot read the HTML file: {exc.strerror}; check the path (or pass - for stdin)"
         ) from exc
-    page = Page.from_file_bytes(args.url, body)
+    from crawler.urls import require_url
+
+    page = Page.from_file_bytes(require_url("--url", args.url), body)
     article = Extractor(config.sites).extract(page, site=args.site)
     if article is None:
         where = "stdin" if args.file == "-" else args.file

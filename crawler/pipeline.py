@@ -559,7 +559,7 @@ class Crawl:
                    for exchange in result.exchanges]
         progress.fetched += 1
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
-        if self._faults.reached("raise_in_process"):
+        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
             raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
         try:
             if result.final is None or not sources:

@@ -2,14 +2,15 @@
 
 Each line is written whole in one ``write``, then flushed and fsynced, so a crash can only
 leave a torn *last* line; :meth:`JsonlSink.open` moves such a line to ``articles.jsonl.torn``
-and reports it. Lines are de-duplicated across restarts by (url, content digest): a page
-fetched twice (a crash between the WARC fsync and the frontier commit, RELIABILITY F4) gives
-the same article and is written once.
+and reports it. Lines are de-duplicated across restarts by the article's canonical URL: a
+page fetched twice (a crash after its line was written but before the frontier commit,
+RELIABILITY F4 and R1) is written once, even when its bytes changed between the two fetches
+(counters, ads, timestamps). Each article is in the file once; a newer capture of it lives
+in the WARCs.
 
-Why a content digest: the Article record does not carry the response's payload digest, and
-the key has to be rebuilt from the file itself after a restart. The digest of the article
-without its ``source`` is equal exactly when the extracted article is equal, which is what a
-duplicate line is.
+The key is rebuilt from the file itself at open (the URL of every line), 20 bytes per article.
+``dedup_key`` (the digest of the article without its ``source``) is what replay
+de-duplicates by: it replays every distinct capture of a URL.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from crawler.errors import InputError
+from crawler.errors import InputError, ScopeViolation
 from crawler.models import Article
+from crawler.urls import DEFAULT_MAX_URL_LENGTH, canonicalize
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,16 @@ def dedup_key(data: dict[str, Any]) -> bytes:
     content = {key: value for key, value in data.items() if key != "source"}
     text = json.dumps(content, ensure_ascii=False, sort_keys=True)
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
+
+
+def url_key(data: dict[str, Any]) -> bytes:
+    """The article's canonical URL as 20 bytes: what ``articles.jsonl`` holds once."""
+    url = str(data.get("url") or "")
+    try:
+        url = canonicalize(url, max_length=max(DEFAULT_MAX_URL_LENGTH, len(url)))
+    except ScopeViolation:
+        pass  # not an http(s) URL (a line written by hand?): compared as it is spelled
+    return hashlib.sha1(url.encode("utf-8"), usedforsecurity=False).digest()
 
 
 class JsonlSink:
@@ -89,7 +101,7 @@ class JsonlSink:
         """Write one article (whole line, fsynced unless ``sync=False``: then ``sync()`` before
         relying on it); False when it is a duplicate. Thread-safe."""
         data = article.to_dict()
-        key = dedup_key(data)
+        key = url_key(data)
         line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             if key in self._keys:
@@ -190,5 +202,5 @@ def _load_keys(path: Path, *, complete_lines_only: bool = False) -> set[bytes]:
                     "lines, so this line was written by something else: fix or remove it"
                 ) from exc
             if isinstance(data, dict):
-                keys.add(dedup_key(data))
+                keys.add(url_key(data))
     return keys

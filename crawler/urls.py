@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import idna
 from w3lib.url import canonicalize_url, safe_url_string
 
-from crawler.errors import ScopeViolation
+from crawler.errors import ScopeViolation, UsageError
 
 DEFAULT_MAX_URL_LENGTH = 2048
 
@@ -130,6 +130,16 @@ def _split_port(hostport: str) -> tuple[str, str | None]:
         return host, rest[1:] if rest.startswith(":") and rest[1:] else None
     host, colon, port = hostport.partition(":")
     return host, port if colon and port else None
+
+
+def require_url(option: str, value: str) -> str:
+    """A URL given on the command line, unchanged; ``UsageError`` (exit 2) when it is no usable
+    absolute http(s) URL (``--url 'http://[::1/x'``)."""
+    try:
+        canonicalize(value, max_length=max(DEFAULT_MAX_URL_LENGTH, len(value)))
+    except ScopeViolation as exc:
+        raise UsageError(f"{option} {value!r}: {exc}; pass the page's absolute http(s) URL") from exc
+    return value
 
 
 def host_problem(host: str) -> str | None:
