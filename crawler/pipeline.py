@@ -60,7 +60,10 @@ from crawler.errors import (
     ConfigError,
     DecodeError,
     ExtractionError,
+    OutOfSpace,
     ScopeViolation,
+    is_out_of_space,
+    out_of_space,
 )
 from crawler.extract import Continuation, Extractor
 from crawler.faults import FaultInjector
@@ -246,7 +249,12 @@ class Crawl:
         self._stop.set()
 
     async def run(self) -> CrawlSummary:
-        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed."""
+        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed.
+        A full disk, wherever it is met, ends it with ``OutOfSpace`` (exit 8)."""
+        with _full_disk_is_out_of_space(self.options.archive_dir):
+            return await self._run()
+
+    async def _run(self) -> CrawlSummary:
         started = time.monotonic()
         archive = self.options.archive_dir
         _check_writable(archive)
@@ -530,8 +538,11 @@ class Crawl:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        self._frontier.requeue(claimed.id for claimed in running.values())
-        log.warning("%d URLs in flight were queued again", len(running))
+        try:
+            self._frontier.requeue(claimed.id for claimed in running.values())
+            log.warning("%d URLs in flight were queued again", len(running))
+        except OutOfSpace as exc:  # the next start releases them; the first error is the one to tell
+            log.warning("%d URLs in flight stay in_progress until the next start: %s", len(running), exc)
         running.clear()
 
     # ------------------------------------------------------------ one URL
@@ -956,14 +967,33 @@ def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site,
     return tuple(config.site(site_id) for site_id in wanted)
 
 
+@contextlib.contextmanager
+def _full_disk_is_out_of_space(archive: Path) -> Iterator[None]:
+    """However a full disk shows (an ``OSError`` from any file, SQLite's ``SQLITE_FULL``, in
+    this process, a thread or a peer), it leaves as ``OutOfSpace`` with a message, not a traceback."""
+    try:
+        yield
+    except OutOfSpace:
+        raise
+    except Exception as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(str(archive), exc) from exc
+        raise
+
+
 def _check_writable(archive: Path) -> None:
-    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)."""
+    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)
+    or has no room at all (one byte is written: an empty file takes no space)."""
     try:
         archive.mkdir(parents=True, exist_ok=True)
         probe = archive / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"\n")
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(f"archive directory {archive}", exc) from exc
         raise ConfigError(
             f"archive directory {archive} is not writable ({exc.strerror or exc}); "
             "fix its permissions or pass --archive DIR"
