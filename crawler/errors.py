@@ -38,7 +38,9 @@ but some URLs failed (see the summary).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from collections.abc import Iterator
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -227,3 +229,17 @@ def out_of_space(where: str, exc: BaseException) -> OutOfSpace:
         "records. Free disk space (or pass --archive DIR on another disk) and run the same command "
         "again to resume"
     )
+
+
+@contextlib.contextmanager
+def full_disk_as_out_of_space(where: str) -> Iterator[None]:
+    """However a full disk shows (an ``OSError`` from any file, a SQLite error, raised in this
+    thread or passed on from another), it leaves as ``OutOfSpace``: a message, not a traceback."""
+    try:
+        yield
+    except OutOfSpace:
+        raise
+    except Exception as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(where, exc) from exc
+        raise

@@ -62,6 +62,7 @@ from crawler.errors import (
     ExtractionError,
     OutOfSpace,
     ScopeViolation,
+    full_disk_as_out_of_space,
     is_out_of_space,
     out_of_space,
 )
@@ -251,7 +252,7 @@ class Crawl:
     async def run(self) -> CrawlSummary:
         """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed.
         A full disk, wherever it is met, ends it with ``OutOfSpace`` (exit 8)."""
-        with _full_disk_is_out_of_space(self.options.archive_dir):
+        with full_disk_as_out_of_space(str(self.options.archive_dir)):
             return await self._run()
 
     async def _run(self) -> CrawlSummary:
@@ -965,20 +966,6 @@ def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site,
             raise ConfigError("no site is enabled in the config; set `enabled: true` on one or pass --sites")
         return sites
     return tuple(config.site(site_id) for site_id in wanted)
-
-
-@contextlib.contextmanager
-def _full_disk_is_out_of_space(archive: Path) -> Iterator[None]:
-    """However a full disk shows (an ``OSError`` from any file, SQLite's ``SQLITE_FULL``, in
-    this process, a thread or a peer), it leaves as ``OutOfSpace`` with a message, not a traceback."""
-    try:
-        yield
-    except OutOfSpace:
-        raise
-    except Exception as exc:
-        if is_out_of_space(exc):
-            raise out_of_space(str(archive), exc) from exc
-        raise
 
 
 def _check_writable(archive: Path) -> None:
