@@ -39,6 +39,10 @@ but some URLs failed (see the summary).
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Iterator
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -192,3 +196,58 @@ class FrontierCorrupt(FrontierError):
 class Interrupted(CrawlerError):
     exit_code = EXIT_INTERRUPTED
     reason = "interrupted"
+
+
+# ---------------------------------------------------------------- a full disk, however it shows
+
+SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # EFBIG: RLIMIT_FSIZE or fs limit
+_SQLITE_FULL = 13  # SQLite's primary result code for "database or disk is full"
+# SQLite turns only ENOSPC into SQLITE_FULL; a quota (EDQUOT) or file-size limit (EFBIG) is an
+# I/O error writing, and a full disk in WAL mode can be one growing the -shm file: none is damage
+_SQLITE_WRITE_ERRORS = frozenset({10 | 3 << 8, 10 | 4 << 8, 10 | 19 << 8})  # IOERR_WRITE, _FSYNC, _SHMSIZE
+
+
+def is_out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error that led to it, means the disk (or a quota, or the file size
+    limit) is full: ``OSError`` ENOSPC/EDQUOT/EFBIG, SQLite's ``SQLITE_FULL`` or its "disk I/O
+    error" writing (``SQLITE_IOERR_WRITE``/``_FSYNC``/``_SHMSIZE``: never a sign of damage)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OutOfSpace):
+            return True
+        if isinstance(exc, OSError) and exc.errno in SPACE_ERRNOS:
+            return True
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and (code & 0xFF == _SQLITE_FULL or code in _SQLITE_WRITE_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def out_of_space(where: str, exc: BaseException) -> OutOfSpace:
+    """The one message for a full disk: what filled up, and that nothing is lost by stopping."""
+    if isinstance(exc, OutOfSpace):
+        return exc
+    name = getattr(exc, "sqlite_errorname", None)
+    detail = f"{exc}, {name}" if name else str(exc)
+    return OutOfSpace(
+        f"{where}: no space left on the disk, or a quota or file-size limit reached ({detail}); the "
+        "crawl stopped with everything it recorded intact, and no URL was marked done without its "
+        "records. Free disk space (or pass --archive DIR on another disk) and run the same command "
+        "again to resume"
+    )
+
+
+@contextlib.contextmanager
+def full_disk_as_out_of_space(where: str) -> Iterator[None]:
+    """However a full disk shows (an ``OSError`` from any file, a SQLite error, raised in this
+    thread or passed on from another), it leaves as ``OutOfSpace``: a message, not a traceback."""
+    try:
+        yield
+    except OutOfSpace:
+        raise
+    except Exception as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(where, exc) from exc
+        raise

@@ -16,6 +16,7 @@ so FULL's extra fsync per commit buys nothing our invariants need.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -30,7 +31,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
+from crawler.errors import (
+    ArchiveLocked,
+    CrawlerError,
+    FrontierCorrupt,
+    FrontierError,
+    is_out_of_space,
+    out_of_space,
+)
 
 if TYPE_CHECKING:
     from crawler.frontier_protocol import Halt
@@ -604,15 +612,23 @@ class _Transaction:
         self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as error:
+            raise _corrupt(self._path, error) from error
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is None:
-            self._db.execute("COMMIT")
-            return
-        self._db.execute("ROLLBACK")
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.DatabaseError as error:
+                exc = error
+        if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.DatabaseError):
             raise _corrupt(self._path, exc) from exc
 
@@ -657,7 +673,11 @@ _HINT = (
 )
 
 
-def _corrupt(path: Path, exc: BaseException) -> FrontierCorrupt:
+def _corrupt(path: Path, exc: BaseException) -> CrawlerError:
+    """A SQLite error as ours: a full disk is not damage (the database is intact: never
+    suggest throwing it away), anything else that SQLite calls a database error is."""
+    if is_out_of_space(exc):
+        return out_of_space(f"{path} (the frontier)", exc)
     return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _HINT.format(path=path))
 
 

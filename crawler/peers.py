@@ -31,6 +31,7 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler.errors import full_disk_as_out_of_space
 from crawler.faults import FaultInjector
 from crawler.frontier import Shard
 
@@ -158,7 +159,9 @@ def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
     from crawler.pipeline import Crawl
 
     assert _Peer.stops is not None and _Peer.cut is not None, "peer started without its counters"
-    return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops, _Peer.cut))
+    with full_disk_as_out_of_space(f"{options.archive_dir} (crawl process {shard.index})"):  # SQLite's
+        # error codes do not survive the trip back to the first process: read them here
+        return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops, _Peer.cut))
 
 
 async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_stop: Callable[[], None],

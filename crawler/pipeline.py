@@ -64,7 +64,11 @@ from crawler.errors import (
     DecodeError,
     ExtractionError,
     FrontierError,
+    OutOfSpace,
     ScopeViolation,
+    full_disk_as_out_of_space,
+    is_out_of_space,
+    out_of_space,
 )
 from crawler.extract import Extractor
 from crawler.faults import FaultInjector
@@ -242,7 +246,12 @@ class Crawl:
         self._stop.set()
 
     async def run(self) -> CrawlSummary:
-        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed."""
+        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed.
+        A full disk, wherever it is met, ends it with ``OutOfSpace`` (exit 8)."""
+        with full_disk_as_out_of_space(str(self.options.archive_dir)):
+            return await self._run()
+
+    async def _run(self) -> CrawlSummary:
         started = time.monotonic()
         archive = self.options.archive_dir
         _check_writable(archive)
@@ -526,8 +535,11 @@ class Crawl:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        self._frontier.requeue(claimed.id for claimed in running.values())
-        log.warning("%d URLs in flight were queued again", len(running))
+        try:
+            self._frontier.requeue(claimed.id for claimed in running.values())
+            log.warning("%d URLs in flight were queued again", len(running))
+        except OutOfSpace as exc:  # the next start releases them; the first error is the one to tell
+            log.warning("%d URLs in flight stay in_progress until the next start: %s", len(running), exc)
         running.clear()
 
     # ------------------------------------------------------------ one URL
@@ -946,13 +958,18 @@ def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site,
 
 
 def _check_writable(archive: Path) -> None:
-    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)."""
+    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)
+    or has no room at all (one byte is written: an empty file takes no space)."""
     try:
         archive.mkdir(parents=True, exist_ok=True)
         probe = archive / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"\n")
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(f"archive directory {archive}", exc) from exc
         raise ConfigError(
             f"archive directory {archive} is not writable ({exc.strerror or exc}); "
             "fix its permissions or pass --archive DIR"

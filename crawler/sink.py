@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from crawler.errors import InputError, ScopeViolation
+from crawler.errors import SPACE_ERRNOS, InputError, ScopeViolation, out_of_space
 from crawler.models import Article
 from crawler.urls import DEFAULT_MAX_URL_LENGTH, canonicalize
 
@@ -94,7 +94,7 @@ class JsonlSink:
         if torn is not None:
             log.warning(torn.describe())
         keys = _load_keys(path, complete_lines_only=shared)
-        handle = path.open("ab")
+        handle = path.open("ab", buffering=0)  # unbuffered: a failed write leaves nothing to flush later
         return cls(path, handle, keys, torn)
 
     def write(self, article: Article, *, sync: bool = True) -> bool:
@@ -107,8 +107,7 @@ class JsonlSink:
             if key in self._keys:
                 self.duplicates += 1
                 return False
-            self._handle.write(line)
-            self._handle.flush()
+            self._append(line)
             self._unsynced = True
             if sync:
                 self._sync_locked()
@@ -123,8 +122,37 @@ class JsonlSink:
 
     def _sync_locked(self) -> None:
         if self._unsynced:
-            os.fsync(self._handle.fileno())
+            try:
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                if exc.errno in SPACE_ERRNOS:
+                    raise out_of_space(f"{self.path}: fsync", exc) from exc
+                raise
             self._unsynced = False
+
+    def _append(self, line: bytes) -> None:
+        """Write ``line`` whole, or (disk full) take back the part that landed and raise
+        ``OutOfSpace``: the file keeps ending with a whole line."""
+        fd = self._handle.fileno()
+        done = 0
+        try:
+            while done < len(line):
+                done += os.write(fd, line[done:])
+        except OSError as exc:
+            self._take_back(fd, done)
+            if exc.errno in SPACE_ERRNOS:
+                raise out_of_space(f"{self.path}: writing an article line", exc) from exc
+            raise
+
+    def _take_back(self, fd: int, landed: int) -> None:
+        if not landed:
+            return
+        end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND: just past what this write put there
+        if os.fstat(fd).st_size == end:  # nobody appended after it (another process of the crawl)
+            os.ftruncate(fd, end - landed)
+        else:
+            log.warning("%s: a partial line at offset %d could not be taken back (another process "
+                        "appended after it); the next start reports it", self.path, end - landed)
 
     def close(self) -> None:
         self._handle.close()
