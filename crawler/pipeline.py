@@ -245,7 +245,7 @@ class Crawl:
         _check_writable(archive)
         lock = ArchiveLock(archive).acquire()
         if self._shard is not None:
-            self._peers = Peers(self._shard.count)
+            self._peers = Peers(self._shard.count, peer_main)
         try:
             recovered = _recover_open_warcs(archive)
             self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
@@ -872,6 +872,12 @@ async def _in_thread(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def peer_main(config: Config, options: CrawlOptions, shard: Shard, stops: Synchronized[int],
+              cut: Synchronized[int]) -> PeerResult:
+    """A peer process's crawl of its shard (``crawler.peers`` runs it in each peer)."""
+    return asyncio.run(Crawl(config, options, shard=shard).run_peer(stops, cut))
 
 
 def _share(max_pages: int | None, shard: Shard | None) -> int | None:

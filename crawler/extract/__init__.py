@@ -32,7 +32,7 @@ from crawler.extract.engine import CompiledGeneration, Hook, SiteRules, body_of,
 from crawler.models import Article, Page
 from crawler.sites_index import SiteIndex
 
-if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
+if TYPE_CHECKING:  # crawler.config imports crawler.profile: no import cycle at run time
     from crawler.config import Site
 
 __all__ = ["Continuation", "Extractor", "ParsedPage", "extract"]
