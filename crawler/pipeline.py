@@ -73,6 +73,7 @@ from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
 from crawler.warc.index import settle_spools
+from crawler.warc.payloads import scan_payloads
 from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
@@ -774,12 +775,15 @@ class _WarcLanes:
                  shard: Shard | None = None):
         count = config.crawl.warc_writers
         machine = socket.gethostname() + (f".p{shard.index}" if shard is not None else "")
+        known = scan_payloads(directory)  # earlier runs' payloads, from their CDXJ indexes: revisits
+        if known:
+            log.info("%d payloads already archived (revisits of them are written as such)", len(known))
         self._lanes = [
             (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
                 WarcWriter(
                     directory, config.archive, warcinfo=warcinfo, faults=faults, index=True,
-                    host=f"{machine}.{number}" if count > 1 else machine,
+                    host=f"{machine}.{number}" if count > 1 else machine, known_payloads=dict(known),
                 ),
             )
             for number in range(count)
