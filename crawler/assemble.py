@@ -151,9 +151,8 @@ class Assembly:
         return url
 
     def _note(self, page: Page) -> None:
-        for url in {page.url, page.effective_url}:
-            canonical = self._canonical(url)
-            self._seen.add(canonical if canonical is not None else url)
+        canonical = self._canonical(page.url)
+        self._seen.add(canonical if canonical is not None else page.url)
 
     def _canonical(self, raw_url: str) -> str | None:
         try:
