@@ -15,7 +15,9 @@ cannot be had. When nothing more is wanted, ``finish`` extracts the joined artic
   the link it came from was dated or not.
 
 The methods that read pages (the constructor, ``feed``, ``finish``) parse HTML: a crawl calls
-them on its CPU thread. An ``Assembly`` is used by one caller at a time.
+them on its CPU thread. Each page is parsed once for its continuation, generation and
+extraction (an ``extract.ParsedPage`` the assembly owns; the ``Extractor`` keeps no state), so
+an ``Assembly`` is used by one caller at a time while the ``Extractor`` is shared.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from crawler.models import Article, Page
 from crawler.urls import canonicalize
 
 if TYPE_CHECKING:
-    from crawler.extract import Continuation, Extractor
+    from crawler.extract import Extractor, ParsedPage
 
 __all__ = ["Assembled", "Assembly", "AssemblyRules", "Outcome", "before_since", "parse_since"]
 
@@ -73,9 +75,9 @@ class Assembled:
 class Assembly:
     """One article being assembled from its first page (see the module docstring)."""
 
-    def __init__(self, rules: AssemblyRules, first: Page, continuation: Continuation | None = None) -> None:
+    def __init__(self, rules: AssemblyRules, first: Page) -> None:
         self._rules = rules
-        self._pages: list[Page] = [first]
+        self._pages: list[ParsedPage] = [rules.extractor.parse(first)]
         site = rules.extractor.site_for(first.url)
         self._site_id = site.id if site is not None else None
         self._max_pages = site.multipage.max_pages if site is not None else 1
@@ -83,7 +85,7 @@ class Assembly:
         self._note(first)
         self._instead = False
         self._wanted: str | None = None
-        found = continuation if continuation is not None else rules.extractor.continuation(first)
+        found = rules.extractor.continuation(self._pages[0])
         if found.instead:
             self._instead = True
             self._wanted = self._follow(found.instead)
@@ -97,7 +99,7 @@ class Assembly:
 
     @property
     def pages(self) -> tuple[Page, ...]:
-        return tuple(self._pages)
+        return tuple(parsed.page for parsed in self._pages)
 
     def feed(self, page: Page | None) -> None:
         """The page fetched for ``wanted``, or None when it could not be had (the article is
@@ -109,13 +111,14 @@ class Assembly:
             self._wanted = None
             return
         self._note(page)
+        parsed = self._rules.extractor.parse(page)
         if self._instead:
-            self._pages = [page]
+            self._pages = [parsed]
             self._wanted = None
             return
-        self._pages.append(page)
+        self._pages.append(parsed)
         self._wanted = None
-        self._want_next(self._rules.extractor.continuation(page).also)
+        self._want_next(self._rules.extractor.continuation(parsed).also)
 
     def finish(self) -> Assembled:
         """Extract the article of the pages had (raises ``ExtractionError``, ``DecodeError``)."""
@@ -129,7 +132,7 @@ class Assembly:
             outcome = Outcome.BEFORE_SINCE
         else:
             outcome = Outcome.ARTICLE
-        return Assembled(article, generation, tuple(pages), outcome)
+        return Assembled(article, generation, self.pages, outcome)
 
     # ------------------------------------------------------------ the rules of following
 
@@ -148,9 +151,8 @@ class Assembly:
         return url
 
     def _note(self, page: Page) -> None:
-        for url in {page.url, page.effective_url}:
-            canonical = self._canonical(url)
-            self._seen.add(canonical if canonical is not None else url)
+        canonical = self._canonical(page.url)
+        self._seen.add(canonical if canonical is not None else page.url)
 
     def _canonical(self, raw_url: str) -> str | None:
         try:

@@ -118,9 +118,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    """Trim a torn ``.open`` WARC to its last complete record, close it, say what was dropped."""
+    """Trim a torn ``.open`` WARC to its last complete record, close it, say what was dropped;
+    or (--rebuild-frontier ARCHIVE) rebuild a damaged frontier from the archive."""
+    if args.rebuild_frontier:
+        from crawler.rebuild import rebuild_command
+
+        print(rebuild_command(args.rebuild_frontier, _extract_config(args.config)))
+        return errors.EXIT_OK
     from crawler.warc.recover import recover_file
 
+    if not args.file:
+        raise errors.InputError("recover: pass a .open WARC file, or --rebuild-frontier ARCHIVE")
     print(recover_file(args.file))
     return errors.EXIT_OK
 
@@ -193,7 +201,10 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_cmd_verify)
 
     recover = verbs.add_parser("recover", help="trim a torn .open WARC to its last complete record")
-    recover.add_argument("file")
+    recover.add_argument("file", nargs="?")
+    recover.add_argument("--rebuild-frontier", metavar="ARCHIVE", default=None,
+                         help="rebuild ARCHIVE's damaged frontier from its WARC files and articles.jsonl")
+    recover.add_argument("--config", default=None, help="config file (default: ./config.yaml if present)")
     recover.set_defaults(handler=_cmd_recover)
 
     index = verbs.add_parser("index", help="write a CDXJ index of WARC files")

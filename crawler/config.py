@@ -16,10 +16,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from crawler.errors import ConfigError
-from crawler.extract.rules import ExtractionProfile, check_regexes
+from crawler.profile import ExtractionProfile, check_regexes
 
 DEFAULT_USER_AGENT = "crawler/0.1 (+https://github.com/; news corpus research)"
 
@@ -189,6 +188,10 @@ class Config(_Frozen):
 
 
 def _check_css(selector: str, where: str) -> None:
+    # checked by the parser that will run the selector; imported here, when a site is
+    # validated, so that importing the config does not load the HTML parser
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
     try:
         LexborHTMLParser("<p></p>").css(selector)
     except SelectolaxError as exc:

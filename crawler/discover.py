@@ -245,7 +245,7 @@ def from_sitemap(page: Page, limits: Limits = Limits()) -> Discovered:
             f"{page.effective_url}: sitemap of {len(body)} bytes is above max_sitemap_bytes="
             f"{limits.max_sitemap_bytes}"
         )
-    _refuse_entities(Page(url=page.url, body=body, final_url=page.final_url))
+    _refuse_entities(Page(url=page.url, body=body))
     pages: list[tuple[str, str, date | None]] = []
     children: list[tuple[str, str, date | None]] = []
     over = 0

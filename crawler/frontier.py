@@ -642,7 +642,7 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
         if problems != ["ok"]:
             raise FrontierCorrupt(
                 f"{path}: the frontier database is damaged ({'; '.join(problems[:3])}); "
-                + _HINT.format(path=path)
+                + _hint(path)
             )
         connection.executescript(_SCHEMA)
         _add_columns(connection)
@@ -667,10 +667,15 @@ def _add_columns(connection: sqlite3.Connection) -> None:
 
 
 _HINT = (
-    "the crawler will not start afresh on its own. Rebuild it from the WARCs "
-    "(`crawler recover --rebuild-frontier-from-warcs`) or pass --reset-frontier to move {path} "
-    "aside and start empty (done URLs are then fetched again; articles.jsonl de-duplicates)"
+    "the crawler will not start afresh on its own. Rebuild it from the archive's WARC files and "
+    "articles.jsonl with `crawler recover --rebuild-frontier {archive}` (add --config FILE as for "
+    "the crawl; done articles stay done), or pass --reset-frontier to move {path} aside and start "
+    "empty (done URLs are then fetched again; articles.jsonl de-duplicates)"
 )
+
+
+def _hint(path: Path) -> str:
+    return _HINT.format(path=path, archive=path.parent.parent)
 
 
 def _corrupt(path: Path, exc: BaseException) -> CrawlerError:
@@ -678,7 +683,7 @@ def _corrupt(path: Path, exc: BaseException) -> CrawlerError:
     suggest throwing it away), anything else that SQLite calls a database error is."""
     if is_out_of_space(exc):
         return out_of_space(f"{path} (the frontier)", exc)
-    return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _HINT.format(path=path))
+    return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _hint(path))
 
 
 def _move_aside(path: Path) -> None:

@@ -36,7 +36,6 @@ class Page:
     body: bytes
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
-    final_url: str | None = None
     fetched: datetime | None = None
     source: Source = field(default_factory=Source)
 
@@ -46,8 +45,9 @@ class Page:
 
     @property
     def effective_url(self) -> str:
-        """The URL the body came from: the final URL after redirects when known."""
-        return self.final_url or self.url
+        """The URL the body came from: ``url``, which for a fetched or replayed page is already
+        the final URL after redirects (the fetcher follows them; replay follows archived ones)."""
+        return self.url
 
     @property
     def content_type(self) -> str | None:

@@ -35,9 +35,11 @@ from crawler.errors import full_disk_as_out_of_space
 from crawler.faults import FaultInjector
 from crawler.frontier import Shard
 
-if TYPE_CHECKING:  # the pipeline imports this module; a peer imports the pipeline when it starts
+if TYPE_CHECKING:  # types only: the pipeline imports this module, never the reverse
     from crawler.config import Config
     from crawler.pipeline import CrawlOptions, SiteProgress
+
+    PeerMain = Callable[[Config, CrawlOptions, Shard, Synchronized[int], Synchronized[int]], "PeerResult"]
 
 __all__ = ["PeerResult", "Peers"]
 
@@ -61,17 +63,19 @@ class PeerResult:
 class Peers:
     """The ``count - 1`` peer processes of one crawl; shard 0 is the caller's."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, main: PeerMain) -> None:
         """Start the processes now (they import the crawler while this one gets ready); they
-        crawl from ``start`` on."""
+        crawl from ``start`` on, each running ``main`` (a module-level function of the crawl
+        loop: ``crawler.pipeline.peer_main``, handed in so this module does not import it)."""
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         self._count = count
         self._stops: Synchronized[int] = context.Value("i", 0)
         self._cut: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
                                          initargs=(self._stops, self._cut, os.getpid()))
+        self._main = main
         for _ in range(count - 1):
-            self._pool.submit(_warm_up)
+            self._pool.submit(_warm_up, main)  # unpickling ``main`` imports its module
         FaultInjector.from_env().hit("peers_started")  # tests: die while the peers still boot
         self._futures: list[asyncio.Future[PeerResult]] = []
 
@@ -79,7 +83,7 @@ class Peers:
         """Each peer crawls its shard (once the seeds are in the frontier)."""
         loop = asyncio.get_running_loop()
         self._futures = [
-            loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, self._count))
+            loop.run_in_executor(self._pool, run_peer, self._main, config, options, Shard(index, self._count))
             for index in range(1, self._count)
         ]
 
@@ -150,18 +154,16 @@ def end_if_orphaned(parent: int | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _warm_up() -> None:
-    import crawler.pipeline  # noqa: F401 - imported now, not when the crawl is waiting
+def _warm_up(main: PeerMain) -> None:
+    """Nothing to do: the crawl loop was imported to unpickle ``main``, now, not when the crawl waits."""
 
 
-def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
+def run_peer(main: PeerMain, config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
     """A peer process's whole life: crawl its shard until the crawl is done or stopped."""
-    from crawler.pipeline import Crawl
-
     assert _Peer.stops is not None and _Peer.cut is not None, "peer started without its counters"
     with full_disk_as_out_of_space(f"{options.archive_dir} (crawl process {shard.index})"):  # SQLite's
         # error codes do not survive the trip back to the first process: read them here
-        return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops, _Peer.cut))
+        return main(config, options, shard, _Peer.stops, _Peer.cut)
 
 
 async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_stop: Callable[[], None],

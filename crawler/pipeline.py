@@ -80,6 +80,7 @@ from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
 from crawler.urls import canonicalize
 from crawler.warc.index import settle_spools
+from crawler.warc.payloads import scan_payloads
 from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
@@ -257,7 +258,7 @@ class Crawl:
         _check_writable(archive)
         lock = ArchiveLock(archive).acquire()
         if self._shard is not None:
-            self._peers = Peers(self._shard.count)
+            self._peers = Peers(self._shard.count, peer_main)
         try:
             recovered = _recover_open_warcs(archive)
             self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
@@ -812,12 +813,15 @@ class _WarcLanes:
                  shard: Shard | None = None):
         count = config.crawl.warc_writers
         machine = socket.gethostname() + (f".p{shard.index}" if shard is not None else "")
+        known = scan_payloads(directory)  # earlier runs' payloads, from their CDXJ indexes: revisits
+        if known:
+            log.info("%d payloads already archived (revisits of them are written as such)", len(known))
         self._lanes = [
             (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
                 WarcWriter(
                     directory, config.archive, warcinfo=warcinfo, faults=faults, index=True,
-                    host=f"{machine}.{number}" if count > 1 else machine,
+                    host=f"{machine}.{number}" if count > 1 else machine, known_payloads=dict(known),
                 ),
             )
             for number in range(count)
@@ -923,6 +927,12 @@ def _describe(exc: BaseException) -> str:
         last = frames[-1]
         where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
     return f"{type(exc).__name__}: {str(exc)[:500]}{where}"
+
+
+def peer_main(config: Config, options: CrawlOptions, shard: Shard, stops: Synchronized[int],
+              cut: Synchronized[int]) -> PeerResult:
+    """A peer process's crawl of its shard (``crawler.peers`` runs it in each peer)."""
+    return asyncio.run(Crawl(config, options, shard=shard).run_peer(stops, cut))
 
 
 def _share(max_pages: int | None, shard: Shard | None) -> int | None:

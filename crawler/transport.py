@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
 import re
 import socket
 import ssl
@@ -404,11 +403,6 @@ class Router(httpx.AsyncBaseTransport):
         await self._direct.aclose()
         for transport in self._proxied.values():
             await transport.aclose()
-
-
-def no_cookies() -> http.cookiejar.CookieJar:
-    """A jar that stores nothing: no cookie ever reaches a later request or another origin."""
-    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def peer_address(response: httpx.Response) -> str | None:

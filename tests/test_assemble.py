@@ -6,6 +6,7 @@ feeds them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -86,3 +87,19 @@ def test_parse_since() -> None:
     assert parse_since("2020-01-02") == date(2020, 1, 2)
     with pytest.raises(ConfigError, match="--since"):
         parse_since("yesterday")
+
+
+def test_one_extractor_serves_several_threads_at_once() -> None:
+    """The Extractor keeps no per-page state (each page's parse travels in its ParsedPage),
+    so pages assembled on many threads at once give what they give one by one."""
+    pages = [page for page in wf.fixture_pages() if page.is_article][:12]
+    as_pages = [Page(url=page.url, body=page.body, fetched=page.fetched) for page in pages]
+
+    def assembled(page: Page) -> tuple[object, str]:
+        done = Assembly(RULES, page).finish()
+        return (done.article.to_dict() if done.article else None), done.generation
+
+    alone = [assembled(page) for page in as_pages]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            assert list(pool.map(assembled, as_pages)) == alone

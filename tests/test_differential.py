@@ -60,7 +60,7 @@ def _lines(text: str) -> list[dict[str, object]]:
 
 def _crawl(root: Path, routes: Mapping[str, Response], sites: Mapping[str, object], seeds: Sequence[str], *,
            rollover_bytes: int = 10_000_000, since: str | None = None,
-           faults: Mapping[str, Fault] | None = None) -> Scenario:
+           faults: Mapping[str, Fault] | None = None, later_runs: Sequence[Sequence[str]] = ()) -> Scenario:
     archive = root / "archive"
     with PortalServer(dict(routes)) as server:
         for url, fault in (faults or {}).items():
@@ -75,9 +75,11 @@ def _crawl(root: Path, routes: Mapping[str, Response], sites: Mapping[str, objec
             "archive": {"dir": str(archive), "rollover_bytes": rollover_bytes},
             "sites": sites,
         }), encoding="utf-8")
-        options = CrawlOptions(archive, seeds=tuple(seeds), since=parse_since(since) if since else None)
-        summary = asyncio.run(Crawl(load_config(config), options).run())
-    assert summary.articles_written > 0
+        cutoff = parse_since(since) if since else None
+        for run_seeds in (seeds, *later_runs):
+            options = CrawlOptions(archive, seeds=tuple(run_seeds), since=cutoff)
+            summary = asyncio.run(Crawl(load_config(config), options).run())
+            assert summary.articles_written > 0
     return Scenario(root, archive, config, since)
 
 
@@ -161,6 +163,28 @@ def test_multipage_redirect_and_revisit_archives_replay_as_crawled(multipage: Sc
     assert pages[LOOP] == 2, "page 2 links back to page 1: joined once, not looped"
     assert f"{KOMPAS}?page=all" in pages
     assert f"{SUARA}?page=3" in pages, "the redirect's target is an article of its own"
+
+
+# ---------------------------------------------------------------- revisits across runs
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    page = next(page for page in fixture_pages(sites=["kompas"]) if page.article and page.url[:5] == "http:")
+    twin = page.url + "-ulang"
+    routes = {page.url: Response(body=page.body, headers=HTML), twin: Response(body=page.body, headers=HTML)}
+    return _crawl(tmp_path_factory.mktemp("differential-runs"), routes, {"kompas": {"enabled": True}},
+                  (page.url,), later_runs=[(twin,)])
+
+
+def test_a_payload_of_an_earlier_run_is_a_revisit_and_replays_as_crawled(two_runs: Scenario) -> None:
+    warcs = sorted(two_runs.archive.rglob("*.warc.gz"))
+    records = [record for path in warcs for record in iter_records(str(path))]
+    revisits = [record for record in records if record.rec_type == "revisit"]
+    assert [record.target_uri for record in revisits] == [str(two_runs.crawled()[1]["url"])], (
+        "the second run knew the first run's payload (from its CDXJ index)")
+    crawled = _both_replays_match(two_runs)
+    assert len(crawled) == 2 and crawled[0]["body"] == crawled[1]["body"]
 
 
 # ---------------------------------------------------------------- --since

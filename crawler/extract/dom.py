@@ -246,8 +246,3 @@ def _types(obj: dict[str, Any]) -> set[str]:
     if isinstance(kind, list):
         return {k.lower() for k in kind if isinstance(k, str)}
     return set()
-
-
-def text_of(node: LexborNode) -> str:
-    """Visible text of a node with whitespace collapsed."""
-    return " ".join(node.text(deep=True, separator=" ").split())

@@ -15,12 +15,12 @@ from selectolax.lexbor import LexborHTMLParser
 
 from crawler.extract import boilerplate, generic, metadata, specs
 from crawler.extract.dom import Document
-from crawler.extract.rules import Generation
 from crawler.extract.text import Cleaner, paragraphs, remove
 from crawler.models import Article, Page
+from crawler.profile import Generation
 from crawler.sites_index import host_of, longest_domain, normal_domain
 
-if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
+if TYPE_CHECKING:  # crawler.config imports crawler.profile: no import cycle at run time
     from crawler.config import Site
 
 Hook = Callable[[Article, Page, LexborHTMLParser], Article]
