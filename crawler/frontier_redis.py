@@ -358,13 +358,13 @@ class RedisAddress:
         return f"c:{{{self.crawl}}}:"
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, retries: int = DOWN_RETRIES) -> redis.Redis:
     """A client that retries for about a minute while Redis is down (a restart)."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"frontier {url!r}: expected redis://HOST:PORT/DB (or rediss://, unix://)")
     return redis.Redis.from_url(
         url, decode_responses=True, socket_timeout=10, socket_connect_timeout=2,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), DOWN_RETRIES),
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
 
@@ -407,10 +407,7 @@ class RedisFrontier:
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise FrontierError(
-                f"frontier {url}: Redis does not answer ({exc}); start redis-server there "
-                "(appendonly yes, appendfsync everysec) or fix crawl.frontier / --frontier"
-            ) from exc
+            raise _unreachable(url, exc) from exc
         return cls(client, RedisAddress(url, crawl), **options)
 
     def close(self) -> None:
@@ -679,17 +676,24 @@ class RedisPace:
 
 def request_stop(url: str, crawl: str) -> None:
     """``crawler stop``: every worker of the crawl stops taking work (in-flight pages finish)."""
-    client = connect(url)
+    client = connect(url, retries=3)
     try:
         client.set(RedisAddress(url, crawl).prefix + "stop", "1")
+    except redis.RedisError as exc:
+        raise _unreachable(url, exc) from exc
     finally:
         client.close()
+
+
+def _unreachable(url: str, exc: BaseException) -> FrontierError:
+    return FrontierError(f"frontier {url}: Redis does not answer ({exc}); check that redis-server "
+                         "runs there and the URL (redis://HOST:PORT/DB)")
 
 
 def status(url: str, crawl: str) -> tuple[dict[tuple[str, Status], int], dict[int, str]]:
     """``crawler status``: (site, status) → count, and the live workers."""
     address = RedisAddress(url, crawl)
-    client = connect(url)
+    client = connect(url, retries=3)
     try:
         found = cast(dict[str, str], client.hgetall(address.prefix + "counts"))
         counts = {}
@@ -699,6 +703,8 @@ def status(url: str, crawl: str) -> tuple[dict[tuple[str, Status], int], dict[in
                 counts[(site, Status(state))] = int(value)
         workers = sorted(int(w) for w in cast(set[str], client.smembers(address.prefix + "workers")))
         return counts, _alive(client, address.prefix, workers)
+    except redis.RedisError as exc:
+        raise _unreachable(url, exc) from exc
     finally:
         client.close()
 

@@ -1,0 +1,172 @@
+"""One crawl on a Redis frontier by several worker processes, each with its own archive
+directory, through the loopback portals: a worker killed with ``kill -9`` mid-crawl (the other
+finishes, only the dead worker's leased URLs are fetched twice, one pace per host across
+both, every WARC verifies, merge gives each article once), and redis-server killed with
+``kill -9`` mid-crawl and restarted (the crawl finishes, nothing lost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from crawler.config import builtin_sites
+from crawler.frontier import Status
+from crawler.frontier_redis import RedisAddress, connect, status
+from crawler.scaleout import merge
+from crawler.warc.recover import recover_file
+from crawler.warc.verify import verify_file
+from tests.support.portalserver import Portal, PortalServer, SiteShape, build_portal, portal_config
+from tests.support.redisserver import RedisServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+INTERVAL_S = 0.2
+LEASE_S = 2.0
+
+
+@dataclass(frozen=True)
+class World:
+    portal: Portal
+    server: PortalServer
+    redis: RedisServer
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    shapes = [SiteShape(s.id, s.domains, s.listing.links, s.listing.next) for s in builtin_sites()]
+    portal = build_portal(shapes)
+    tmp = tmp_path_factory.mktemp("redis-crawl")
+    with RedisServer(tmp / "redis") as redis_server, PortalServer(portal.routes) as server:
+        yield World(portal, server, redis_server, tmp)
+
+
+def _worker(world: World, crawl: str, archive: Path) -> subprocess.Popen[str]:
+    config = world.tmp / f"{crawl}.yaml"
+    if not config.exists():
+        config.write_text(portal_config(
+            world.portal, world.server, world.tmp / "unused", interval_s=INTERVAL_S, concurrency=4,
+            rollover_bytes=150_000,
+            extra_crawl={"frontier": world.redis.url, "name": crawl, "lease_s": LEASE_S},
+        ))
+    command = [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
+               "--archive", str(archive)]
+    with (world.tmp / f"{archive.name}.log").open("w") as log:  # the child keeps its own copy
+        return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                start_new_session=True)  # its own process group, as on its own machine
+
+
+def _log(world: World, archive: Path) -> str:
+    return (world.tmp / f"{archive.name}.log").read_text()[-3000:]
+
+
+def _wait_for(predicate: object, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _articles(world: World) -> set[str]:
+    return {page.url for page in world.portal.articles()}
+
+
+def _verify_all(*archives: Path) -> None:
+    warcs = []
+    for archive in archives:
+        for path in sorted(archive.glob("*.warc.gz.open")):  # what a killed worker left open
+            recover_file(path)
+        warcs += sorted(archive.glob("*.warc.gz"))
+    assert warcs
+    for path in warcs:
+        report = verify_file(path)
+        assert report.ok, report.lines()
+
+
+def _min_gap_per_host(world: World, since: int) -> float:
+    starts: dict[str, list[float]] = defaultdict(list)
+    for hit in world.server.log[since:]:
+        starts[hit.host].append(hit.at)
+    gaps = [later - earlier for times in starts.values()
+            for earlier, later in zip(sorted(times), sorted(times)[1:], strict=False)]
+    return min(gaps)
+
+
+def test_two_machines_one_killed_the_other_finishes(world: World) -> None:
+    crawl = "two"
+    start = len(world.server.log)
+    one, two = world.tmp / "one", world.tmp / "two"
+    first = _worker(world, crawl, one)
+    second = _worker(world, crawl, two)
+    try:
+        _wait_for(lambda: len(status(world.redis.url, crawl)[1]) == 2)
+        live = status(world.redis.url, crawl)[1]
+        pids = {int(what.rsplit(" ", 1)[1]): number for number, what in live.items()}
+        _wait_for(lambda: len(world.server.log) - start >= 25)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        client = connect(world.redis.url)
+        prefix = RedisAddress(world.redis.url, crawl).prefix
+        owners = client.hgetall(prefix + "owner")  # what the dead worker held (its leases run on ~2 s)
+        dead = str(pids[first.pid])
+        held = {client.hget(f"{prefix}r:{url_id}", "url") for url_id, token in owners.items()
+                if token.split(":")[0] == dead}
+        client.close()
+        assert held, "the kill should land while the worker holds leases"
+        second.wait(timeout=120)
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert second.returncode == 0, _log(world, two)
+    counts, workers = status(world.redis.url, crawl)
+    assert not workers
+    assert {state for _, state in counts} == {Status.DONE}, counts
+    fetched = Counter(hit.url for hit in world.server.log[start:] if not hit.url.endswith("/robots.txt"))
+    twice = {url for url, times in fetched.items() if times > 1}
+    assert twice <= held, f"fetched twice but not leased by the dead worker: {sorted(twice - held)}"
+    assert _min_gap_per_host(world, start) >= INTERVAL_S - 0.01
+    merged = world.tmp / "merged.jsonl"
+    summary = merge([one, two], merged)
+    urls = [json.loads(line)["url"] for line in merged.read_text(encoding="utf-8").splitlines()]
+    assert len(urls) == len(set(urls)) == summary.written
+    assert set(urls) == _articles(world)
+    _verify_all(one, two)
+    assert any(".w" in path.name for path in two.glob("*.warc.gz"))
+
+
+def test_redis_killed_and_restarted_mid_crawl_loses_nothing(world: World) -> None:
+    crawl = "redis-restart"
+    start = len(world.server.log)
+    archive = world.tmp / "restart"
+    worker = _worker(world, crawl, archive)
+    try:
+        _wait_for(lambda: len(world.server.log) - start >= 20)
+        world.redis.kill()
+        restart = threading.Timer(1.0, world.redis.start)
+        restart.start()
+        worker.wait(timeout=120)
+        restart.join()
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert worker.returncode == 0, _log(world, archive)
+    counts, _ = status(world.redis.url, crawl)
+    assert {state for _, state in counts} == {Status.DONE}, counts
+    lines = (archive / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    assert {json.loads(line)["url"] for line in lines} == _articles(world)
+    _verify_all(archive)
