@@ -35,6 +35,7 @@ from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
 if TYPE_CHECKING:
     from crawler.frontier_protocol import Halt
     from crawler.politeness import SharedPace
+    from crawler.robots import SharedRobots
 
 log = logging.getLogger(__name__)
 
@@ -547,6 +548,9 @@ class Frontier:
         return None
 
     def pace(self) -> SharedPace | None:
+        return None
+
+    def robots(self) -> SharedRobots | None:
         return None
 
     # ------------------------------------------------------------ internals

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from crawler.frontier import Claimed, NewUrl, Row, Shard, Status
     from crawler.politeness import SharedPace
+    from crawler.robots import SharedRobots
 
 Halt = Literal["stop", "max_pages"]
 
@@ -84,6 +85,10 @@ class FrontierStore(Protocol):
 
     def pace(self) -> SharedPace | None:
         """Books request slots crawl-wide (None: pacing is local to this process)."""
+        ...
+
+    def robots(self) -> SharedRobots | None:
+        """Fetches robots.txt once per origin per TTL crawl-wide (None: per process)."""
         ...
 
 

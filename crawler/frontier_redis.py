@@ -39,6 +39,8 @@ Calls retry for about a minute while Redis is down or restarting.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 import math
@@ -57,6 +59,7 @@ from redis.retry import Retry
 from crawler.errors import ConfigError, FrontierError
 from crawler.frontier import REFRESHED, Claimed, Kind, NewUrl, Row, Shard, Status, pace_key
 from crawler.frontier_protocol import Halt
+from crawler.robots import UNAVAILABLE_RETRY_S, Loader, RobotsResponse
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ LEASE_ATTEMPTS = 3  # a URL whose lease expired this many times (its worker died
 SLOT_SLACK_S = 0.025  # how late a booked request may still go out
 REQUEUE_PER_CLAIM = 50  # expired leases handed back by one claim
 TURN_LOOKAHEAD_S = 1.0  # hosts whose turn or pause ends this soon are looked at by a claim
+ROBOTS_POLL_S = 0.05  # how often the others look for its copy
 DOWN_RETRIES = 120  # calls retried (backoff up to 0.5 s) while Redis is down: about a minute
 
 # ---------------------------------------------------------------- Lua
@@ -379,7 +383,7 @@ class RedisFrontier:
         self._r = client
         self.address = address
         self._p = address.prefix
-        self._lease_s = lease_s
+        self.lease_s = self._lease_s = lease_s
         self._lease_attempts = lease_attempts
         self._max_pages = max_pages
         self._slack_s = slack_s
@@ -645,6 +649,9 @@ class RedisFrontier:
     def pace(self) -> RedisPace:
         return RedisPace(self)
 
+    def robots(self) -> RedisRobots:
+        return RedisRobots(self)
+
     def book(self, key: str, interval_s: float) -> tuple[float, float]:
         wait = self._scripts["book"](keys=[self._p + "ready"], args=[self._p, key, interval_s, self._slack_s])
         return float(wait), self._slack_s
@@ -656,6 +663,42 @@ class RedisFrontier:
         """Worker number → what its heartbeat says (host and pid), for the live ones."""
         workers = sorted(int(w) for w in cast(set[str], self._r.smembers(self._p + "workers")))
         return _alive(self._r, self._p, workers)
+
+
+class RedisRobots:
+    """``SharedRobots`` through a Redis frontier: ``robots:<origin>`` holds the response for
+    the TTL (an unavailable one for ``UNAVAILABLE_RETRY_S``), ``robots-lock:<origin>`` names
+    the worker fetching it (for a lease time, extended while it fetches); the others wait for
+    the copy, or take the lock over when its holder died."""
+
+    def __init__(self, frontier: RedisFrontier) -> None:
+        self._frontier = frontier
+
+    async def load(self, origin: str, load: Loader, ttl_s: float) -> RobotsResponse:
+        r, prefix = self._frontier._r, self._frontier.address.prefix
+        key, lock = f"{prefix}robots:{origin}", f"{prefix}robots-lock:{origin}"
+        while True:
+            cached = cast(str | None, r.get(key))
+            if cached is not None:
+                return _robots_from_json(cached)
+            hold_ms = int(self._frontier.lease_s * 1000)
+            if r.set(lock, str(self._frontier.worker), nx=True, px=hold_ms):
+                keeper = asyncio.create_task(self._keep(lock, hold_ms))  # the lock lives while we do
+                try:
+                    response = await load(origin)
+                    usable = response.status is not None and response.status != 429 and response.status < 500
+                    keep_s = ttl_s if usable or response.too_many_redirects else UNAVAILABLE_RETRY_S
+                    r.set(key, _robots_to_json(response), px=max(1, int(keep_s * 1000)))
+                    return response
+                finally:
+                    keeper.cancel()
+                    r.delete(lock)
+            await asyncio.sleep(ROBOTS_POLL_S)
+
+    async def _keep(self, lock: str, hold_ms: int) -> None:
+        while True:
+            await asyncio.sleep(hold_ms / 3000)
+            self._frontier._r.pexpire(lock, hold_ms)
 
 
 class RedisPace:
@@ -728,6 +771,22 @@ def _alive(client: redis.Redis, prefix: str, workers: list[int]) -> dict[int, st
         return {}
     values = cast(list[str | None], client.mget([f"{prefix}alive:{w}" for w in workers]))
     return {w: v for w, v in zip(workers, values, strict=True) if v is not None}
+
+
+def _robots_to_json(response: RobotsResponse) -> str:
+    return json.dumps({
+        "status": response.status, "body": base64.b64encode(response.body).decode("ascii"),
+        "content_encoding": response.content_encoding, "truncated": response.truncated,
+        "too_many_redirects": response.too_many_redirects, "error": response.error,
+    })
+
+
+def _robots_from_json(text: str) -> RobotsResponse:
+    data = json.loads(text)
+    return RobotsResponse(
+        status=data["status"], body=base64.b64decode(data["body"]), content_encoding=data["content_encoding"],
+        truncated=data["truncated"], too_many_redirects=data["too_many_redirects"], error=data["error"],
+    )
 
 
 def _micro(seconds: float) -> str:

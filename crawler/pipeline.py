@@ -355,6 +355,7 @@ class Crawl:
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
             ))
             self._fetcher.politeness.shared = self._frontier.pace()  # a Redis frontier paces crawl-wide
+            self._fetcher.robots.shared = self._frontier.robots()  # and fetches robots.txt once
             yield
 
     def _warcinfo(self) -> dict[str, str]:
