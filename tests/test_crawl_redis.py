@@ -53,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(portal, server, redis_server, tmp)
 
 
-def _worker(world: World, crawl: str, archive: Path) -> subprocess.Popen[str]:
+def _worker(world: World, crawl: str, archive: Path, *extra: str) -> subprocess.Popen[str]:
     config = world.tmp / f"{crawl}.yaml"
     if not config.exists():
         config.write_text(portal_config(
@@ -62,7 +62,7 @@ def _worker(world: World, crawl: str, archive: Path) -> subprocess.Popen[str]:
             extra_crawl={"frontier": world.redis.url, "name": crawl, "lease_s": LEASE_S},
         ))
     command = [sys.executable, "-m", "crawler.cli", "crawl", "--config", str(config),
-               "--archive", str(archive)]
+               "--archive", str(archive), *extra]
     with (world.tmp / f"{archive.name}.log").open("w") as log:  # the child keeps its own copy
         return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
                                 start_new_session=True)  # its own process group, as on its own machine
@@ -175,3 +175,76 @@ def test_redis_killed_and_restarted_mid_crawl_loses_nothing(world: World) -> Non
     lines = (archive / "articles.jsonl").read_text(encoding="utf-8").splitlines()
     assert {json.loads(line)["url"] for line in lines} == _articles(world)
     _verify_all(archive)
+
+
+def test_max_pages_and_stop_are_crawl_wide(world: World) -> None:
+    from crawler.cli import main
+    from crawler.frontier import Kind
+    from crawler.frontier_redis import RedisFrontier
+
+    crawl = "budget"
+    workers = [_worker(world, crawl, world.tmp / f"budget-{n}", "--max-pages", "8") for n in (1, 2)]
+    try:
+        for process in workers:
+            process.wait(timeout=120)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert [process.returncode for process in workers] == [0, 0], _log(world, world.tmp / "budget-1")
+    with RedisFrontier.open(world.redis.url, crawl) as frontier:
+        claimed = [row for row in frontier.rows() if row.kind is not Kind.CONTINUATION and row.attempts]
+    assert len(claimed) == 8  # the whole crawl's budget, not each worker's
+
+    crawl = "stopped"
+    workers = [_worker(world, crawl, world.tmp / f"stopped-{n}") for n in (1, 2)]
+    try:
+        _wait_for(lambda: len(status(world.redis.url, crawl)[1]) == 2)
+        assert main(["stop", "--frontier", world.redis.url, "--crawl-name", crawl]) == 0
+        for process in workers:
+            process.wait(timeout=60)
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert [process.returncode for process in workers] == [11, 11], _log(world, world.tmp / "stopped-1")
+    assert not status(world.redis.url, crawl)[1]
+
+
+def test_status_shows_sites_and_live_workers(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from crawler.cli import main
+    from crawler.frontier import Kind, NewUrl
+    from crawler.frontier_redis import RedisFrontier
+
+    with RedisFrontier.open(world.redis.url, "shown") as frontier:
+        frontier.begin_run()
+        frontier.add([NewUrl(url=f"http://h.example/{i}", site="kompas", kind=Kind.ARTICLE)
+                      for i in range(3)])
+        (claimed,) = frontier.claim(1, time.time())
+        frontier.mark_done(claimed.id)
+        assert main(["status", "--frontier", world.redis.url, "--crawl-name", "shown"]) == 0
+    shown = capsys.readouterr().out
+    assert "kompas" in shown and "live workers: 1" in shown
+    (row,) = [line for line in shown.splitlines() if "kompas" in line]
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == ["kompas", "2", "0", "1", "0", "0"]
+
+
+def test_merge_keeps_each_article_once_the_earliest(tmp_path: Path) -> None:
+    def line(url: str, fetched: str, canonical: str | None = None) -> str:
+        return json.dumps({"url": url, "canonical_url": canonical, "title": fetched,
+                           "source": {"fetched": fetched}}) + "\n"
+
+    (tmp_path / "w1").mkdir()
+    (tmp_path / "w2").mkdir()
+    (tmp_path / "w1" / "articles.jsonl").write_text(
+        line("http://a/1", "2026-01-02T00:00:00Z") + line("http://a/2?amp", "2026-01-01T00:00:00Z", "http://a/2"))
+    (tmp_path / "w2" / "articles.jsonl").write_text(
+        line("http://a/1", "2026-01-01T00:00:00Z") + line("http://a/2", "2026-01-03T00:00:00Z", "http://a/2"))
+    out = tmp_path / "merged.jsonl"
+    summary = merge([tmp_path / "w1", tmp_path / "w2"], out)
+    merged = [json.loads(text) for text in out.read_text().splitlines()]
+    assert (summary.read, summary.written, summary.duplicates) == (4, 2, 2)
+    assert sorted((a["url"], a["title"]) for a in merged) == [
+        ("http://a/1", "2026-01-01T00:00:00Z"), ("http://a/2?amp", "2026-01-01T00:00:00Z")]
