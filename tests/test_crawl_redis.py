@@ -26,7 +26,7 @@ from crawler.frontier_redis import RedisAddress, connect, status
 from crawler.scaleout import merge
 from crawler.warc.recover import recover_file
 from crawler.warc.verify import verify_file
-from tests.support.portalserver import Portal, PortalServer, SiteShape, build_portal, portal_config
+from tests.support.portalserver import Fault, Portal, PortalServer, SiteShape, build_portal, portal_config
 from tests.support.redisserver import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -108,6 +108,8 @@ def test_two_machines_one_killed_the_other_finishes(world: World) -> None:
     crawl = "two"
     start = len(world.server.log)
     one, two = world.tmp / "one", world.tmp / "two"
+    paused = sorted(page.url for page in world.portal.articles())[0]
+    world.server.fault(paused, Fault.too_many_requests(1))  # pauses its host for both workers
     first = _worker(world, crawl, one)
     second = _worker(world, crawl, two)
     try:
@@ -141,9 +143,13 @@ def test_two_machines_one_killed_the_other_finishes(world: World) -> None:
     for url in {url for url in twice if url.endswith("/robots.txt")}:  # once, or the dead worker's try
         hits = [hit.at for hit in world.server.log[start:] if hit.url == url]
         assert len(hits) == 2 and hits[0] < killed_at < hits[1], f"{url} fetched by both workers"
-    twice = {url for url in twice if not url.endswith("/robots.txt")}
+    twice = {url for url in twice if not url.endswith("/robots.txt")} - {paused}  # its 429, then the retry
     assert twice <= held, f"fetched twice but not leased by the dead worker: {sorted(twice - held)}"
     assert _min_gap_per_host(world, start) >= INTERVAL_S - 0.01
+    (refused,) = [hit for hit in world.server.log[start:] if hit.url == paused and hit.status == 429]
+    after = [hit.at - refused.at for hit in world.server.log[start:] if hit.host == refused.host
+             and hit.at > refused.at]
+    assert after and min(after) >= 1.0 - 0.01, "Retry-After: 1 pauses the host for every worker"
     merged = world.tmp / "merged.jsonl"
     summary = merge([one, two], merged)
     urls = [json.loads(line)["url"] for line in merged.read_text(encoding="utf-8").splitlines()]
