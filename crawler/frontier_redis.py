@@ -161,12 +161,14 @@ return add(4, ARGV[2], ARGV[3])
 """
 
 # ARGV: prefix, now (workers' clock), n, cap, lease_s, max_lease_attempts, worker, budget
-# (-1: none), excluded hosts...
+# (-1: none), k, k excluded hosts, the sites wanted (none: every site)
 _CLAIM = _COMMON + r"""
 local now, n, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_s, max_attempts, worker, budget = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local excluded = {}
-for i = 9, #ARGV do excluded[ARGV[i]] = true end
+local excluded, wanted, any_site = {}, {}, true
+local k = tonumber(ARGV[9])
+for i = 10, 9 + k do excluded[ARGV[i]] = true end
+for i = 10 + k, #ARGV do wanted[ARGV[i]] = true; any_site = false end
 local rnow = now_redis()
 -- leases of dead workers come back first
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'lease', '-inf', fmt(rnow), 'LIMIT', 0, __REQUEUE__)) do
@@ -202,6 +204,7 @@ for _, host in ipairs(hosts) do
       local ids = redis.call('ZRANGEBYSCORE', P .. 'q:' .. host, '-inf', fmt(now), 'LIMIT', 0, take)
       for _, id in ipairs(ids) do
         local r = P .. 'r:' .. id
+        if not any_site and not wanted[redis.call('HGET', r, 'site')] then break end  -- --sites
         redis.call('ZREM', P .. 'q:' .. host, id)
         local attempts = redis.call('HINCRBY', r, 'attempts', 1)
         settle(id, 'in_progress', '')
@@ -286,6 +289,21 @@ local until_ = now_redis() + tonumber(ARGV[3])
 if until_ > num(redis.call('HGET', h, 'paused'), 0) then redis.call('HSET', h, 'paused', fmt(until_)) end
 refresh(ARGV[2])
 return 1
+"""
+
+# ARGV: prefix, now, sites...: whether a URL of those sites is due (hosts looked at: a bounded
+# number, more counts as due)
+_HAS_DUE = _COMMON + r"""
+local wanted = {}
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
+local hosts = redis.call('ZRANGEBYSCORE', P .. 'qmin', '-inf', ARGV[2], 'LIMIT', 0, 2001)
+for i, host in ipairs(hosts) do
+  if i > 2000 then return 1 end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'q:' .. host, '-inf', ARGV[2], 'LIMIT', 0, 1)) do
+    if wanted[redis.call('HGET', P .. 'r:' .. id, 'site')] then return 1 end
+  end
+end
+return 0
 """
 
 # ARGV: prefix, worker → the round; a new one only when no other worker is alive
@@ -391,6 +409,7 @@ class RedisFrontier:
             name: client.register_script(_lua(text)) for name, text in {
                 "add": _ADD, "claim": _CLAIM, "finish": _FINISH, "back": _BACK, "renew": _RENEW,
                 "book": _BOOK, "pause": _PAUSE, "begin": _BEGIN, "release": _RELEASE, "skip": _SKIP_SITE,
+                "has_due": _HAS_DUE,
             }.items()
         }
         self._tokens: dict[int, str] = {}  # id → lease token of what this worker holds
@@ -491,15 +510,16 @@ class RedisFrontier:
         self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = (),
         sites: Iterable[str] | None = None, shard: Shard | None = None,
     ) -> list[Claimed]:
-        """Up to ``n`` due URLs, at most ``per_host`` in flight per host crawl-wide. ``sites``
-        and ``shard`` do not apply: every worker of a crawl crawls the same sites, any host."""
+        """Up to ``n`` due URLs of ``sites`` (None: any), at most ``per_host`` in flight per
+        host crawl-wide. ``shard`` does not apply: every worker claims any host."""
         if n <= 0:
             return []
         budget = -1 if self._max_pages is None else self._max_pages
+        excluded = list(exclude_hosts)
         reply = self._scripts["claim"](
             keys=[self._p + "ready"],
             args=[self._p, _micro(now), n, per_host, self._lease_s, self._lease_attempts, self._worker,
-                  budget, *exclude_hosts],
+                  budget, len(excluded), *excluded, *(sites or ())],
         )
         if int(reply[0]) == 1:
             self._budget_spent = True
@@ -610,6 +630,9 @@ class RedisFrontier:
         return float(first[0][1]) if first else None
 
     def has_due(self, now: float, sites: Iterable[str] | None = None) -> bool:
+        if sites is not None:
+            args = [self._p, _micro(now), *sites]
+            return bool(int(self._scripts["has_due"](keys=[self._p + "qmin"], args=args)))
         return bool(self._r.zrangebyscore(self._p + "qmin", "-inf", _micro(now), start=0, num=1))
 
     def get(self, url: str) -> Row | None:
