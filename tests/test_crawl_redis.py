@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from crawler.config import builtin_sites
-from crawler.frontier import Status
-from crawler.frontier_redis import RedisAddress, connect, status
+from crawler.frontier import Kind, Status
+from crawler.frontier_redis import RedisAddress, RedisFrontier, connect, status
 from crawler.scaleout import merge
 from crawler.warc.recover import recover_file
 from crawler.warc.verify import verify_file
@@ -138,6 +138,9 @@ def test_two_machines_one_killed_the_other_finishes(world: World) -> None:
     counts, workers = status(world.redis.url, crawl)
     assert not workers
     assert {state for _, state in counts} == {Status.DONE}, counts
+    with RedisFrontier.open(world.redis.url, crawl) as frontier:  # what the dead worker's pages pulled in
+        held |= {row.url for row in frontier.rows()
+                 if row.kind is Kind.CONTINUATION and row.discovered_from in held}
     fetched = Counter(hit.url for hit in world.server.log[start:])
     twice = {url for url, times in fetched.items() if times > 1}
     for url in {url for url in twice if url.endswith("/robots.txt")}:  # once, or the dead worker's try
@@ -185,8 +188,6 @@ def test_redis_killed_and_restarted_mid_crawl_loses_nothing(world: World) -> Non
 
 def test_max_pages_and_stop_are_crawl_wide(world: World) -> None:
     from crawler.cli import main
-    from crawler.frontier import Kind
-    from crawler.frontier_redis import RedisFrontier
 
     crawl = "budget"
     workers = [_worker(world, crawl, world.tmp / f"budget-{n}", "--max-pages", "8") for n in (1, 2)]
@@ -221,8 +222,7 @@ def test_max_pages_and_stop_are_crawl_wide(world: World) -> None:
 
 def test_status_shows_sites_and_live_workers(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     from crawler.cli import main
-    from crawler.frontier import Kind, NewUrl
-    from crawler.frontier_redis import RedisFrontier
+    from crawler.frontier import NewUrl
 
     with RedisFrontier.open(world.redis.url, "shown") as frontier:
         frontier.begin_run()
