@@ -82,6 +82,7 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         max_pages=args.max_pages,
         since=parse_since(args.since) if args.since else None,
         reset_frontier=args.reset_frontier,
+        frontier=args.frontier, crawl_name=args.crawl_name,
     )
     view = CrawlView(sys.stderr)
     with view:
@@ -89,6 +90,23 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         summary = asyncio.run(crawl.run())
     view.print_summary(summary)
     return summary.exit_code
+
+
+def _cmd_scaleout(args: argparse.Namespace) -> int:
+    """status / stop / merge of a crawl on several machines (crawler/scaleout.py)."""
+    from crawler import scaleout
+
+    if args.verb == "merge":
+        from pathlib import Path
+
+        done = scaleout.merge(args.archives, Path(args.output))
+        print(f"{done.written} articles from {done.read} lines in {len(done.files)} files "
+              f"({done.duplicates} duplicates) -> {args.output}", file=sys.stderr)
+    elif args.verb == "stop":
+        print(scaleout.stop(args.frontier, args.crawl_name, args.config), file=sys.stderr)
+    else:
+        scaleout.render_status(args.frontier, args.crawl_name, args.config, sys.stdout)
+    return errors.EXIT_OK
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -184,7 +202,22 @@ def _build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--archive", default=None, help="archive directory (default: from config)")
     crawl.add_argument("--reset-frontier", action="store_true",
                        help="move a damaged crawl state aside and start afresh (done URLs are fetched again)")
+    crawl.add_argument("--frontier", default=None, metavar="URL",
+                       help="redis://HOST:PORT/DB: crawl as one worker of a crawl on several machines")
+    crawl.add_argument("--crawl-name", default=None, help="the crawl's name in Redis (default: crawl.name)")
     crawl.set_defaults(handler=_cmd_crawl)
+
+    for verb, text in (("status", "todo / in flight / done / failed per site and the live workers"),
+                       ("stop", "stop every worker of a crawl on Redis")):
+        control = verbs.add_parser(verb, help=text)
+        control.add_argument("--frontier", default=None, metavar="URL", help="default: crawl.frontier")
+        control.add_argument("--crawl-name", default=None, help="default: crawl.name")
+        control.add_argument("--config", default="config.yaml")
+        control.set_defaults(handler=_cmd_scaleout)
+    merge = verbs.add_parser("merge", help="each article once across the workers' articles files")
+    merge.add_argument("archives", nargs="+", help="worker archive directories (or articles JSONL files)")
+    merge.add_argument("-o", "--output", required=True, help="the merged articles.jsonl")
+    merge.set_defaults(handler=_cmd_scaleout)
 
     replay = verbs.add_parser("replay", help="extract articles from WARC files, offline")
     replay.add_argument("paths", nargs="+", help="WARC files or directories of them")

@@ -81,6 +81,11 @@ class CrawlSettings(_Frozen):
     robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
     proxy: str | None = None
     http2: bool = False
+    # the crawl state: None = SQLite under the archive (one machine); redis://HOST:PORT/DB =
+    # one Redis for every worker on every machine (crawler/frontier_redis.py)
+    frontier: str | None = Field(default=None, pattern=r"^(redis|rediss|unix)://")
+    name: str = Field(default="crawl", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # prefixes every Redis key
+    lease_s: float = Field(default=60.0, gt=0)  # how long a Redis claim holds before it is handed back
 
 
 class NetworkSettings(_Frozen):

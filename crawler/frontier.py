@@ -43,6 +43,7 @@ from crawler.errors import (
 if TYPE_CHECKING:
     from crawler.frontier_protocol import Halt
     from crawler.politeness import SharedPace
+    from crawler.robots import SharedRobots
 
 log = logging.getLogger(__name__)
 
@@ -596,6 +597,9 @@ class Frontier:
         return None
 
     def pace(self) -> SharedPace | None:
+        return None
+
+    def robots(self) -> SharedRobots | None:
         return None
 
     # ------------------------------------------------------------ internals

@@ -39,6 +39,8 @@ Calls retry for about a minute while Redis is down or restarting.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 import math
@@ -57,6 +59,7 @@ from redis.retry import Retry
 from crawler.errors import ConfigError, FrontierError
 from crawler.frontier import REFRESHED, Claimed, Kind, NewUrl, Row, Shard, Status, pace_key
 from crawler.frontier_protocol import Halt
+from crawler.robots import UNAVAILABLE_RETRY_S, Loader, RobotsResponse
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ LEASE_ATTEMPTS = 3  # a URL whose lease expired this many times (its worker died
 SLOT_SLACK_S = 0.025  # how late a booked request may still go out
 REQUEUE_PER_CLAIM = 50  # expired leases handed back by one claim
 TURN_LOOKAHEAD_S = 1.0  # hosts whose turn or pause ends this soon are looked at by a claim
+ROBOTS_POLL_S = 0.05  # how often the others look for its copy
 DOWN_RETRIES = 120  # calls retried (backoff up to 0.5 s) while Redis is down: about a minute
 
 # ---------------------------------------------------------------- Lua
@@ -157,12 +161,14 @@ return add(4, ARGV[2], ARGV[3])
 """
 
 # ARGV: prefix, now (workers' clock), n, cap, lease_s, max_lease_attempts, worker, budget
-# (-1: none), excluded hosts...
+# (-1: none), k, k excluded hosts, the sites wanted (none: every site)
 _CLAIM = _COMMON + r"""
 local now, n, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_s, max_attempts, worker, budget = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local excluded = {}
-for i = 9, #ARGV do excluded[ARGV[i]] = true end
+local excluded, wanted, any_site = {}, {}, true
+local k = tonumber(ARGV[9])
+for i = 10, 9 + k do excluded[ARGV[i]] = true end
+for i = 10 + k, #ARGV do wanted[ARGV[i]] = true; any_site = false end
 local rnow = now_redis()
 -- leases of dead workers come back first
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'lease', '-inf', fmt(rnow), 'LIMIT', 0, __REQUEUE__)) do
@@ -198,6 +204,7 @@ for _, host in ipairs(hosts) do
       local ids = redis.call('ZRANGEBYSCORE', P .. 'q:' .. host, '-inf', fmt(now), 'LIMIT', 0, take)
       for _, id in ipairs(ids) do
         local r = P .. 'r:' .. id
+        if not any_site and not wanted[redis.call('HGET', r, 'site')] then break end  -- --sites
         redis.call('ZREM', P .. 'q:' .. host, id)
         local attempts = redis.call('HINCRBY', r, 'attempts', 1)
         settle(id, 'in_progress', '')
@@ -284,6 +291,21 @@ refresh(ARGV[2])
 return 1
 """
 
+# ARGV: prefix, now, sites...: whether a URL of those sites is due (hosts looked at: a bounded
+# number, more counts as due)
+_HAS_DUE = _COMMON + r"""
+local wanted = {}
+for i = 3, #ARGV do wanted[ARGV[i]] = true end
+local hosts = redis.call('ZRANGEBYSCORE', P .. 'qmin', '-inf', ARGV[2], 'LIMIT', 0, 2001)
+for i, host in ipairs(hosts) do
+  if i > 2000 then return 1 end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'q:' .. host, '-inf', ARGV[2], 'LIMIT', 0, 1)) do
+    if wanted[redis.call('HGET', P .. 'r:' .. id, 'site')] then return 1 end
+  end
+end
+return 0
+"""
+
 # ARGV: prefix, worker → the round; a new one only when no other worker is alive
 _BEGIN = _COMMON + r"""
 local me = ARGV[2]
@@ -358,13 +380,13 @@ class RedisAddress:
         return f"c:{{{self.crawl}}}:"
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, retries: int = DOWN_RETRIES) -> redis.Redis:
     """A client that retries for about a minute while Redis is down (a restart)."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"frontier {url!r}: expected redis://HOST:PORT/DB (or rediss://, unix://)")
     return redis.Redis.from_url(
         url, decode_responses=True, socket_timeout=10, socket_connect_timeout=2,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), DOWN_RETRIES),
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
 
@@ -379,7 +401,7 @@ class RedisFrontier:
         self._r = client
         self.address = address
         self._p = address.prefix
-        self._lease_s = lease_s
+        self.lease_s = self._lease_s = lease_s
         self._lease_attempts = lease_attempts
         self._max_pages = max_pages
         self._slack_s = slack_s
@@ -387,6 +409,7 @@ class RedisFrontier:
             name: client.register_script(_lua(text)) for name, text in {
                 "add": _ADD, "claim": _CLAIM, "finish": _FINISH, "back": _BACK, "renew": _RENEW,
                 "book": _BOOK, "pause": _PAUSE, "begin": _BEGIN, "release": _RELEASE, "skip": _SKIP_SITE,
+                "has_due": _HAS_DUE,
             }.items()
         }
         self._tokens: dict[int, str] = {}  # id → lease token of what this worker holds
@@ -407,10 +430,7 @@ class RedisFrontier:
         try:
             client.ping()
         except redis.RedisError as exc:
-            raise FrontierError(
-                f"frontier {url}: Redis does not answer ({exc}); start redis-server there "
-                "(appendonly yes, appendfsync everysec) or fix crawl.frontier / --frontier"
-            ) from exc
+            raise _unreachable(url, exc) from exc
         return cls(client, RedisAddress(url, crawl), **options)
 
     def close(self) -> None:
@@ -490,15 +510,16 @@ class RedisFrontier:
         self, n: int, now: float, *, per_host: int = 1, exclude_hosts: Iterable[str] = (),
         sites: Iterable[str] | None = None, shard: Shard | None = None,
     ) -> list[Claimed]:
-        """Up to ``n`` due URLs, at most ``per_host`` in flight per host crawl-wide. ``sites``
-        and ``shard`` do not apply: every worker of a crawl crawls the same sites, any host."""
+        """Up to ``n`` due URLs of ``sites`` (None: any), at most ``per_host`` in flight per
+        host crawl-wide. ``shard`` does not apply: every worker claims any host."""
         if n <= 0:
             return []
         budget = -1 if self._max_pages is None else self._max_pages
+        excluded = list(exclude_hosts)
         reply = self._scripts["claim"](
             keys=[self._p + "ready"],
             args=[self._p, _micro(now), n, per_host, self._lease_s, self._lease_attempts, self._worker,
-                  budget, *exclude_hosts],
+                  budget, len(excluded), *excluded, *(sites or ())],
         )
         if int(reply[0]) == 1:
             self._budget_spent = True
@@ -609,6 +630,9 @@ class RedisFrontier:
         return float(first[0][1]) if first else None
 
     def has_due(self, now: float, sites: Iterable[str] | None = None) -> bool:
+        if sites is not None:
+            args = [self._p, _micro(now), *sites]
+            return bool(int(self._scripts["has_due"](keys=[self._p + "qmin"], args=args)))
         return bool(self._r.zrangebyscore(self._p + "qmin", "-inf", _micro(now), start=0, num=1))
 
     def get(self, url: str) -> Row | None:
@@ -648,6 +672,9 @@ class RedisFrontier:
     def pace(self) -> RedisPace:
         return RedisPace(self)
 
+    def robots(self) -> RedisRobots:
+        return RedisRobots(self)
+
     def book(self, key: str, interval_s: float) -> tuple[float, float]:
         wait = self._scripts["book"](keys=[self._p + "ready"], args=[self._p, key, interval_s, self._slack_s])
         return float(wait), self._slack_s
@@ -659,6 +686,42 @@ class RedisFrontier:
         """Worker number → what its heartbeat says (host and pid), for the live ones."""
         workers = sorted(int(w) for w in cast(set[str], self._r.smembers(self._p + "workers")))
         return _alive(self._r, self._p, workers)
+
+
+class RedisRobots:
+    """``SharedRobots`` through a Redis frontier: ``robots:<origin>`` holds the response for
+    the TTL (an unavailable one for ``UNAVAILABLE_RETRY_S``), ``robots-lock:<origin>`` names
+    the worker fetching it (for a lease time, extended while it fetches); the others wait for
+    the copy, or take the lock over when its holder died."""
+
+    def __init__(self, frontier: RedisFrontier) -> None:
+        self._frontier = frontier
+
+    async def load(self, origin: str, load: Loader, ttl_s: float) -> RobotsResponse:
+        r, prefix = self._frontier._r, self._frontier.address.prefix
+        key, lock = f"{prefix}robots:{origin}", f"{prefix}robots-lock:{origin}"
+        while True:
+            cached = cast(str | None, r.get(key))
+            if cached is not None:
+                return _robots_from_json(cached)
+            hold_ms = int(self._frontier.lease_s * 1000)
+            if r.set(lock, str(self._frontier.worker), nx=True, px=hold_ms):
+                keeper = asyncio.create_task(self._keep(lock, hold_ms))  # the lock lives while we do
+                try:
+                    response = await load(origin)
+                    usable = response.status is not None and response.status != 429 and response.status < 500
+                    keep_s = ttl_s if usable or response.too_many_redirects else UNAVAILABLE_RETRY_S
+                    r.set(key, _robots_to_json(response), px=max(1, int(keep_s * 1000)))
+                    return response
+                finally:
+                    keeper.cancel()
+                    r.delete(lock)
+            await asyncio.sleep(ROBOTS_POLL_S)
+
+    async def _keep(self, lock: str, hold_ms: int) -> None:
+        while True:
+            await asyncio.sleep(hold_ms / 3000)
+            self._frontier._r.pexpire(lock, hold_ms)
 
 
 class RedisPace:
@@ -679,17 +742,24 @@ class RedisPace:
 
 def request_stop(url: str, crawl: str) -> None:
     """``crawler stop``: every worker of the crawl stops taking work (in-flight pages finish)."""
-    client = connect(url)
+    client = connect(url, retries=3)
     try:
         client.set(RedisAddress(url, crawl).prefix + "stop", "1")
+    except redis.RedisError as exc:
+        raise _unreachable(url, exc) from exc
     finally:
         client.close()
+
+
+def _unreachable(url: str, exc: BaseException) -> FrontierError:
+    return FrontierError(f"frontier {url}: Redis does not answer ({exc}); check that redis-server "
+                         "runs there and the URL (redis://HOST:PORT/DB)")
 
 
 def status(url: str, crawl: str) -> tuple[dict[tuple[str, Status], int], dict[int, str]]:
     """``crawler status``: (site, status) → count, and the live workers."""
     address = RedisAddress(url, crawl)
-    client = connect(url)
+    client = connect(url, retries=3)
     try:
         found = cast(dict[str, str], client.hgetall(address.prefix + "counts"))
         counts = {}
@@ -699,6 +769,8 @@ def status(url: str, crawl: str) -> tuple[dict[tuple[str, Status], int], dict[in
                 counts[(site, Status(state))] = int(value)
         workers = sorted(int(w) for w in cast(set[str], client.smembers(address.prefix + "workers")))
         return counts, _alive(client, address.prefix, workers)
+    except redis.RedisError as exc:
+        raise _unreachable(url, exc) from exc
     finally:
         client.close()
 
@@ -722,6 +794,22 @@ def _alive(client: redis.Redis, prefix: str, workers: list[int]) -> dict[int, st
         return {}
     values = cast(list[str | None], client.mget([f"{prefix}alive:{w}" for w in workers]))
     return {w: v for w, v in zip(workers, values, strict=True) if v is not None}
+
+
+def _robots_to_json(response: RobotsResponse) -> str:
+    return json.dumps({
+        "status": response.status, "body": base64.b64encode(response.body).decode("ascii"),
+        "content_encoding": response.content_encoding, "truncated": response.truncated,
+        "too_many_redirects": response.too_many_redirects, "error": response.error,
+    })
+
+
+def _robots_from_json(text: str) -> RobotsResponse:
+    data = json.loads(text)
+    return RobotsResponse(
+        status=data["status"], body=base64.b64decode(data["body"]), content_encoding=data["content_encoding"],
+        truncated=data["truncated"], too_many_redirects=data["too_many_redirects"], error=data["error"],
+    )
 
 
 def _micro(seconds: float) -> str:

@@ -74,6 +74,7 @@ from crawler.extract import Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
+from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.models import Article, Exchange, Page, Source
 from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
@@ -108,6 +109,8 @@ class CrawlOptions:
     max_pages: int | None = None
     since: date | None = None
     reset_frontier: bool = False
+    frontier: str | None = None  # --frontier redis://...; None: crawl.frontier (None: SQLite)
+    crawl_name: str | None = None  # --crawl-name; None: crawl.name
 
 
 @dataclass
@@ -206,10 +209,13 @@ class Crawl:
         self._faults = faults if faults is not None else FaultInjector.from_env()
         self._shards = client_shards or CONNECTION_POOLS
         self._install_signals = install_signal_handlers
-        processes = config.crawl.processes
+        self._frontier_url = options.frontier or config.crawl.frontier
+        # on a Redis frontier every process is a worker of its own (crawl.processes is for SQLite)
+        processes = config.crawl.processes if self._frontier_url is None else 1
         # with several processes, this one is shard 0 unless it was started as a peer
         self._shard = shard if shard is not None else (Shard(0, processes) if processes > 1 else None)
-        self._budget = _share(options.max_pages, self._shard)
+        # a Redis frontier counts --max-pages crawl-wide
+        self._budget = _share(options.max_pages, self._shard) if self._frontier_url is None else None
         self._peers: Peers | None = None
         self._cut = False  # with several processes: another one has ended, claim nothing more
         self._extractor = Extractor(self.sites)
@@ -226,7 +232,7 @@ class Crawl:
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
         self._cpu_sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-sync")
         # set in run()
-        self._frontier: Frontier
+        self._frontier: FrontierStore
         self._warcs: _WarcLanes
         self._commit: GroupCommit
         self._sink: JsonlSink
@@ -261,7 +267,11 @@ class Crawl:
             self._peers = Peers(self._shard.count, peer_main)
         try:
             recovered = _recover_open_warcs(archive)
-            self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
+            self._frontier = open_store(
+                archive, url=self._frontier_url, crawl=self.options.crawl_name or self.config.crawl.name,
+                reset=self.options.reset_frontier, lease_s=self.config.crawl.lease_s,
+                max_pages=self.options.max_pages,
+            )
             try:
                 return await self._run_open(started, recovered)
             finally:
@@ -337,7 +347,7 @@ class Crawl:
             self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir, shared=shared_sink))
             self._warcs = _WarcLanes(
                 self.options.archive_dir, self.config, warcinfo=self._warcinfo(), faults=self._faults,
-                shard=self._shard,
+                shard=self._shard, worker=self._frontier.worker,
             )
 
             async def close_warcs() -> None:
@@ -350,6 +360,8 @@ class Crawl:
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
             ))
+            self._fetcher.politeness.shared = self._frontier.pace()  # a Redis frontier paces crawl-wide
+            self._fetcher.robots.shared = self._frontier.robots()  # and fetches robots.txt once
             yield
 
     def _warcinfo(self) -> dict[str, str]:
@@ -487,7 +499,7 @@ class Crawl:
         flight and no URL is due anywhere (a peer still starting has its hosts' URLs ahead of
         it). Looked at before claiming, so a claim that then finds nothing means the crawl is
         done. A failed peer stops the crawl; an ended one winds this process down."""
-        if self._shard is None:
+        if self._shard is None and not self._frontier.shared:
             return True
         if self._peers is not None and self._peers.failed():
             log.error("a crawl process failed; stopping the others")
@@ -511,7 +523,7 @@ class Crawl:
         self._cut = True
 
     def _start_more(self, running: dict[asyncio.Task[None], Claimed]) -> None:
-        if self._cut:
+        if self._cut or self._halted():
             return
         free = self.config.crawl.concurrency - len(running)
         budget = self._budget
@@ -531,6 +543,16 @@ class Crawl:
             self._claimed_total += 1
             task = asyncio.create_task(self._process(claimed), name=claimed.url)
             running[task] = claimed
+
+    def _halted(self) -> bool:
+        """A crawl-wide end (a Redis frontier): ``crawler stop``, or --max-pages spent."""
+        halt = self._frontier.halted()
+        if halt == "stop" and not self._stop.is_set():
+            log.warning("the crawl was stopped (crawler stop)")
+            self.request_stop()
+        elif halt == "max_pages":
+            self._hit_max_pages = True
+        return halt is not None
 
     async def _cancel(self, running: dict[asyncio.Task[None], Claimed]) -> None:
         for task in running:
@@ -810,9 +832,10 @@ class _WarcLanes:
     """
 
     def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None, worker: int | None = None):
         count = config.crawl.warc_writers
         machine = socket.gethostname() + (f".p{shard.index}" if shard is not None else "")
+        machine += f".w{worker}" if worker is not None else ""  # a Redis frontier's worker number
         known = scan_payloads(directory)  # earlier runs' payloads, from their CDXJ indexes: revisits
         if known:
             log.info("%d payloads already archived (revisits of them are written as such)", len(known))

@@ -30,7 +30,7 @@ import re
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from protego import Protego
 
@@ -186,6 +186,13 @@ class _Entry:
 Loader = Callable[[str], Awaitable[RobotsResponse]]
 
 
+class SharedRobots(Protocol):
+    """robots.txt fetched once per origin per TTL for a whole crawl (a Redis frontier): one
+    worker fetches it under a lock, the others read its copy."""
+
+    async def load(self, origin: str, load: Loader, ttl_s: float) -> RobotsResponse: ...
+
+
 @dataclass
 class RobotsCache:
     """robots.txt verdicts per origin (``scheme://host[:port]``), refreshed after ``cache_ttl_s``.
@@ -198,6 +205,7 @@ class RobotsCache:
     unavailable_retry_s: float = UNAVAILABLE_RETRY_S
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    shared: SharedRobots | None = None  # set for a crawl-wide frontier
 
     async def rules_for(self, origin: str, load: Loader) -> RobotsRules:
         """The current rules of ``origin``, fetching robots.txt with ``load`` when needed."""
@@ -214,7 +222,11 @@ class RobotsCache:
     async def _refresh(self, origin: str, load: Loader, old: _Entry | None) -> RobotsRules:
         failures = (old.failures if old else 0) + 1
         delay = min(self.unavailable_retry_s * 2 ** (failures - 1), self.policy.cache_ttl_s)
-        rules = interpret(await load(origin), self.policy, self.clock.time() + delay)
+        if self.shared is not None:
+            response = await self.shared.load(origin, load, self.policy.cache_ttl_s)
+        else:
+            response = await load(origin)
+        rules = interpret(response, self.policy, self.clock.time() + delay)
         now = self.clock.monotonic()
         if rules.state != "unavailable":
             self._entries[origin] = _Entry(rules, now + self.policy.cache_ttl_s)

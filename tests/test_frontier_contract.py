@@ -185,6 +185,15 @@ def test_rounds_fetch_listings_again_never_articles(opener: Opener) -> None:
     assert [c.url for c in again.claim(5, NOW, per_host=5)] == [listing.url]
 
 
+def test_claims_keep_to_the_sites_asked(store: FrontierStore) -> None:
+    store.add(_urls(2, 2))
+    store.add([NewUrl(url="http://other.example/a", site="other", kind=Kind.ARTICLE)])
+    assert store.has_due(NOW, {"other"}) and store.has_due(NOW, {"s"})
+    assert [c.site for c in store.claim(5, NOW, per_host=5, sites={"other"})] == ["other"]
+    assert not store.has_due(NOW, {"other"}) and store.has_due(NOW, {"s"})
+    assert {c.site for c in store.claim(5, NOW, per_host=5, sites={"s"})} == {"s"}
+
+
 def test_skip_where_settles_a_removed_site(store: FrontierStore) -> None:
     store.add(_urls(2, 2))
     store.add([NewUrl(url="http://other.example/a", site="gone", kind=Kind.ARTICLE)])

@@ -151,3 +151,28 @@ def test_kill_9_of_redis_loses_nothing_acknowledged(tmp_path: Path) -> None:
         frontier.mark_done(claims[1].id)
         assert frontier.counts()[("s", Status.DONE)] == 2
         frontier.close()
+
+
+def test_robots_txt_is_fetched_once_for_the_crawl(server: RedisServer, crawl: str) -> None:
+    import asyncio
+
+    from crawler.robots import RobotsResponse
+
+    one, two = _open(server, crawl), _open(server, crawl)
+    calls: list[str] = []
+
+    async def load(origin: str) -> RobotsResponse:
+        calls.append(origin)
+        await asyncio.sleep(0.2)  # the other worker asks meanwhile and waits for this copy
+        return RobotsResponse(200, b"User-agent: *\nDisallow: /x\n")
+
+    async def both() -> list[RobotsResponse]:
+        return list(await asyncio.gather(
+            *(frontier.robots().load("http://h.example", load, 60.0) for frontier in (one, two))
+        ))
+
+    answers = asyncio.run(both())
+    assert calls == ["http://h.example"]
+    assert [answer.body for answer in answers] == [b"User-agent: *\nDisallow: /x\n"] * 2
+    one.close()
+    two.close()
