@@ -3,9 +3,10 @@
 Inside a container, these are left out (by ``mem_id``, so a later candidate can still be read
 whole): the default drop selectors, furniture tags (``nav``, ``aside``, ``footer``, ``header``,
 ``form``, ``button``), elements whose class or id carries a furniture word (``generic.yaml``),
-hidden elements, and blocks that are mostly link text. An element holding at least
-``KEEP_SHARE`` of the container's text is never left out for its tag, words or hiddenness:
-many pages ship the whole article in a hidden or "paywall" element.
+hidden elements, and blocks that are mostly link text. The element the scorer chose and
+those around it are never left out, nor is one holding at least ``KEEP_SHARE`` of the
+container's text for its tag, words or hiddenness: many pages ship the whole article in a
+hidden or "paywall" element.
 
 After the text is read, boxes at the edges go: a short paragraph that opens a box of links or
 promotion ("Related", "Read more", "Baca juga", "Jangan lewatkan", newsletter and share bars)
@@ -20,7 +21,7 @@ from crawler.extract import boilerplate
 from crawler.extract.scoring import Block, markers
 from crawler.extract.text import SKIP_TAGS
 
-KEEP_SHARE = 0.5
+KEEP_SHARE = 0.8
 MAX_BLOCK_LINK_DENSITY = 0.5
 MAX_OPENER_CHARS = 80
 TAIL_SHARE = 0.5
@@ -38,10 +39,15 @@ _METADATA = tuple(f"[itemprop={name}]" for name in markers().metadata_itemprops)
 _SELECTOR = ", ".join((*_DROP, *_HIDDEN, *_METADATA, *_FURNITURE_TAGS))
 
 
-def left_out(container: Block, drop: Sequence[str] = ()) -> frozenset[int]:
-    """``mem_id`` of every element inside the container that is not article text."""
+def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None = None) -> frozenset[int]:
+    """``mem_id`` of every element inside the container that is not article text. The
+    candidate the scorer chose, and the blocks between it and the container, always stay."""
     node = container.node
     keep_from = max(container.size, 1) * KEEP_SHARE
+    protected = set()
+    while candidate is not None and candidate is not container:
+        protected.add(candidate.node.mem_id)
+        candidate = candidate.parent
     found_markers = markers()
     ids: set[int] = set()
     sizes: dict[int, int] = {}
@@ -50,6 +56,9 @@ def left_out(container: Block, drop: Sequence[str] = ()) -> frozenset[int]:
         block = stack.pop()
         key = block.node.mem_id
         sizes[key] = block.size
+        if key in protected:
+            stack.extend(block.children)
+            continue
         if block.size and block.link_density > MAX_BLOCK_LINK_DENSITY:
             ids.add(key)
             continue
@@ -63,7 +72,7 @@ def left_out(container: Block, drop: Sequence[str] = ()) -> frozenset[int]:
     own = node.mem_id
     for found in node.css(_SELECTOR):  # any element: tags, hidden-ness, microdata, drop lists
         key = found.mem_id
-        if key == own or key in ids:
+        if key == own or key in ids or key in protected:
             continue
         size = sizes[key] if key in sizes else len(found.text(deep=True).strip())
         if size < keep_from:

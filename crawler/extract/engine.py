@@ -128,17 +128,20 @@ def extract_fields(
     site = rules.site if rules else None
     names = metadata.site_names(doc, (site.id, site.name) if site else ())
     title = _title(doc, generation, names)
+    language = _language(doc, site)
+    tz = site.timezone if site else default_zone(language)
     dates = metadata.resolve_dates(
         doc,
         _specs(spec, "published"),
         _specs(spec, "updated"),
-        site.timezone if site else "+07:00",
-        dates_zone=spec.dates_zone if spec else "as_given",
+        tz,
+        dates_zone=spec.dates_zone if spec else ("kept" if site is None else "as_given"),
         fetched=fetched,
     )
     published = dates.published
-    if not _own(spec, "published"):
-        seen = generic.visible_date(doc, site.timezone if site else "+07:00", fetched)
+    if not _own(spec, "published") and (site is not None or published is None or "T" not in published):
+        # the page's own dated metadata wins on a page without rules: its offset is explicit
+        seen = generic.visible_date(doc, tz, fetched)
         published = generic.reconcile_dates(published, seen)
     updated = None if dates.updated == published else dates.updated
     authors = tuple(_authors(doc, generation, names))
@@ -157,8 +160,18 @@ def extract_fields(
         tags=tags,
         image=image,
         canonical=canonical,
-        language=_language(doc, site),
+        language=language,
     )
+
+
+WIB = "+07:00"
+NO_ZONE = "+00:00"
+
+
+def default_zone(language: str) -> str:
+    """The zone of shown times without one on a page without rules: WIB for an Indonesian page
+    (the portals this crawler is for), else UTC."""
+    return WIB if language == "id" else NO_ZONE
 
 
 def _own(spec: Generation | None, name: str) -> bool:

@@ -92,16 +92,27 @@ def domain_stem(url: str) -> str | None:
 
 
 def clean_title(title: str, strip: Sequence[re.Pattern[str]], names: Sequence[str]) -> str:
-    """Remove the site's ``title_strip`` patterns and a trailing " - Site Name" segment (the
-    patterns run before and after the segment goes, so they may assume either)."""
+    """Remove the site's ``title_strip`` patterns and the site's name where it stands before or
+    after the headline ("Headline - Site Name", "Site.com: Headline", "Site | Headline"); the
+    patterns run before and after the name goes, so they may assume either."""
     title = _strip_all(title, strip)
     parts = _TITLE_SEPARATORS.split(title)
-    if len(parts) > 1:
-        tail = re.sub(r"[\s.]", "", parts[-1].lower())
-        if any(re.sub(r"[\s.]", "", name) in tail for name in names):
-            cut = list(_TITLE_SEPARATORS.finditer(title))[-1].start()
-            title = _strip_all(title[:cut], strip)
+    if len(parts) > 1 and _names_site(parts[-1], names):
+        cut = list(_TITLE_SEPARATORS.finditer(title))[-1].start()
+        title = _strip_all(title[:cut], strip)
+    prefix = _TITLE_PREFIX.match(title)
+    if prefix and _names_site(prefix["name"], names) and len(title) - prefix.end() >= MIN_TITLE_CHARS:
+        title = _strip_all(title[prefix.end() :], strip)
     return title
+
+
+_TITLE_PREFIX = re.compile(r"^(?P<name>[^:|–—•]{2,40}?)\s*(?::|\s[-|–—•]{1,2})\s+")
+MIN_TITLE_CHARS = 10
+
+
+def _names_site(segment: str, names: Sequence[str]) -> bool:
+    squashed = re.sub(r"[\s.]", "", segment.lower())
+    return any(re.sub(r"[\s.]", "", name) in squashed for name in names)
 
 
 def _strip_all(title: str, strip: Sequence[re.Pattern[str]]) -> str:
@@ -174,7 +185,7 @@ def resolve_dates(
 
 
 def _zone_for(spec: str, dates_zone: ZoneMode) -> ZoneMode:
-    return dates_zone if spec.startswith(("meta:", "jsonld:")) else "as_given"
+    return dates_zone if dates_zone == "kept" or spec.startswith(("meta:", "jsonld:")) else "as_given"
 
 
 def language_of(doc: Document, default: str = "id") -> str:
