@@ -116,6 +116,7 @@ class Fields:
     image: str | None
     canonical: str | None
     language: str
+    fallbacks: tuple[str, ...] = ()
 
 
 def extract_fields(
@@ -149,7 +150,12 @@ def extract_fields(
     tags = tuple(_tags(doc, generation))
     image = _url(doc, _specs(spec, "image"))
     canonical = _url(doc, _specs(spec, "canonical"))
-    body = body_of(doc, generation, title)
+    body, generic_body = _body(doc, generation, title)
+    fallbacks = tuple(
+        name
+        for name, missing in (("title", not title), ("published", published is None), ("body", generic_body))
+        if generation is not None and missing and (name == "body" or _own(spec, name))
+    )
     return Fields(
         title=title,
         body=tuple(body) if body is not None else None,
@@ -161,6 +167,7 @@ def extract_fields(
         image=image,
         canonical=canonical,
         language=language,
+        fallbacks=fallbacks,
     )
 
 
@@ -259,8 +266,15 @@ def _url(doc: Document, candidates: Sequence[str]) -> str | None:
 
 def body_of(doc: Document, generation: CompiledGeneration | None, title: str | None) -> list[str] | None:
     """The body paragraphs from the first of the generation's containers that is on the page
-    (possibly none left after clean-up: a photo story), else from the generic scorer's
-    container; None when there is no container at all."""
+    (possibly none left after clean-up: a photo story), else from the generic extractor; None
+    when there is no container at all."""
+    return _body(doc, generation, title)[0]
+
+
+def _body(
+    doc: Document, generation: CompiledGeneration | None, title: str | None
+) -> tuple[list[str] | None, bool]:
+    """``body_of`` and whether the generic extractor read it."""
     cleaner = generation.cleaner if generation else Cleaner.build()
     if generation is not None:
         for one in generation.spec.body:
@@ -268,6 +282,6 @@ def body_of(doc: Document, generation: CompiledGeneration | None, title: str | N
                 continue
             for container in specs.nodes(doc, one[4:], many=False):
                 remove(container, (*boilerplate.DROP_SELECTORS, *generation.drop))
-                return cleaner.keep(p.text for p in paragraphs(container))
+                return cleaner.keep(p.text for p in paragraphs(container)), False
     found = generic.body(doc, cleaner, title, generation.drop if generation is not None else ())
-    return found or None
+    return found or None, True
