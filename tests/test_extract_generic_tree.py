@@ -113,3 +113,14 @@ def test_zone_precedence_explicit_offset_then_wib_for_indonesian_then_utc() -> N
     assert _extract(shown + story).published == "2019-11-19T10:15:00+00:00"
     story_id = "".join(f"<p>{text}</p>" for text in ID)
     assert _extract(shown + story_id, lang="id").published == "2019-11-19T10:15:00+07:00"
+
+
+def test_photo_and_editor_credits_are_not_authors() -> None:
+    from crawler.extract.metadata import clean_authors
+
+    raw = ["Dok. Humas Pemkot", "Foto: Andi Wijaya", "Editor: Budi", "Rina Lestari", "Dokumentasi Polri"]
+    assert clean_authors(raw, None, ()) == ["Rina Lestari"]
+    story = "".join(f"<p>{text}</p>" for text in EN)
+    head = "<meta name='author' content='Dok. Istimewa'>"
+    page = f"<div class='author'>By Rina Lestari</div><div>{story}</div>"
+    assert _extract(page, head).authors == ("Rina Lestari",)

@@ -57,6 +57,13 @@ _AUTHOR_PREFIX = re.compile(
 )
 _DEFAULT_AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|&|\||\bdan\b|\band\b)\s*", re.IGNORECASE)
 _NOT_A_NAME = re.compile(r"https?://|www\.|@|\.com\b|\.co\.id\b", re.IGNORECASE)
+_NOBODY = frozenset({"admin", "redaksi", "tim redaksi"})
+# credits of photos and editing, not writers: "Dok. Humas", "Foto: X", "Editor: Y"
+_CREDIT = re.compile(
+    r"^(?:dok|dokumentasi|foto|fotografer|photo|image|gambar|ilustrasi|video|sumber|source|editor|"
+    r"redaktur|penyunting|edited by|photographer)\b\s*[.:]?",
+    re.IGNORECASE,
+)
 MAX_TAGS = 50
 _TAG_SPLIT = re.compile(r"\s*[,;]\s*")
 
@@ -127,11 +134,13 @@ def clean_authors(
     """Names split, prefixes ("Oleh", "Penulis:") removed, publishers and URLs left out."""
     out: dict[str, str] = {}
     for value in raw:
+        if _CREDIT.match(normalize(value)):
+            continue
         for name in (split or _DEFAULT_AUTHOR_SPLIT).split(value):
             name = normalize(_AUTHOR_PREFIX.sub("", normalize(name))).strip(" ,.;:-|()")
             if not name or len(name) > 80 or not any(c.isalpha() for c in name):
                 continue
-            if _NOT_A_NAME.search(name) or name.lower() in {"admin", "redaksi", "tim redaksi"}:
+            if _NOT_A_NAME.search(name) or _CREDIT.match(name) or name.lower() in _NOBODY:
                 continue
             squashed = re.sub(r"[\s.]", "", name.lower())
             if any(re.sub(r"[\s.]", "", site) in squashed for site in names):
