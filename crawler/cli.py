@@ -164,6 +164,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_sites(args: argparse.Namespace) -> int:
     """One line per site: id, enabled, domains, layout generations (oldest first)."""
+    if args.health is not None:  # the layout-drift report of an archive (crawler.health)
+        from crawler.health import render
+
+        print(render(args.health, as_json=args.json, record=args.record))
+        return errors.EXIT_OK
     config = _extract_config(args.config)
     rows = [("site", "enabled", "domains", "generations")]
     for site in config.sites:
@@ -247,6 +252,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sites = verbs.add_parser("sites", help="list the built-in and configured sites")
     sites.add_argument("--config", default=None)
+    sites.add_argument("--health", nargs="?", const="archive", default=None, metavar="ARCHIVE",
+                       help="per site and generation, the share of articles built by the site's rules")
+    sites.add_argument("--json", action="store_true", help="with --health: JSON for monitoring")
+    sites.add_argument("--record", action="store_true", help="with --health: remember this run")
     sites.set_defaults(handler=_cmd_sites)
     return parser
 

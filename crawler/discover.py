@@ -32,6 +32,7 @@ from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import DecodedTooLarge, DecodeError, ScopeViolation
+from crawler.extract.dom import check_size
 from crawler.models import Page
 from crawler.urls import DEFAULT_MAX_URL_LENGTH, canonicalize
 
@@ -131,7 +132,9 @@ def discover(
 def from_listing(
     page: Page, *, links_css: str | None = None, next_css: str | None = None, limits: Limits = Limits()
 ) -> Discovered:
-    """Links of an HTML listing page: ``links_css`` (default every ``a[href]``) and the next page."""
+    """Links of an HTML listing page: ``links_css`` (default every ``a[href]``) and the next page.
+    Raises ``DocumentTooLarge`` for a page the parser would take too long on (a DOM bomb)."""
+    check_size(page.body, page.effective_url)
     tree = LexborHTMLParser(page.body)
     bad = _Bad()
     base = _base_url(tree, page.effective_url, bad)

@@ -552,6 +552,17 @@ class RedisFrontier:
     def mark_skipped(self, url_id: int, reason: str) -> None:
         self._finish(url_id, Status.SKIPPED, reason)
 
+    def mark_internal_failure(self, url_id: int, error: str) -> bool:
+        """``failed:internal`` with the exception kept in the crawl's ``err`` hash; False when
+        this worker no longer holds the URL (it was settled before the exception)."""
+        with self._lock:
+            held = url_id in self._tokens
+        if not held:
+            return False
+        self._r.hset(self._p + "err", str(url_id), error)
+        self._finish(url_id, Status.FAILED, "internal")
+        return True
+
     def defer(self, url_id: int, next_attempt_at: float, reason: str | None = None) -> None:
         self._back(url_id, next_attempt_at, reason or "", 0)
 

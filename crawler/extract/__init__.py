@@ -29,7 +29,7 @@ from crawler.errors import ExtractionError
 from crawler.extract import dom, generic
 from crawler.extract.charset import choose_encoding, decode_html
 from crawler.extract.engine import CompiledGeneration, Hook, SiteRules, body_of, extract_fields
-from crawler.models import Article, Page
+from crawler.models import Article, BuiltBy, Page
 from crawler.sites_index import SiteIndex
 
 if TYPE_CHECKING:  # crawler.config imports crawler.profile: no import cycle at run time
@@ -220,6 +220,7 @@ class Extractor:
             language=fields.language,
             pages=1,
             source=page.source,
+            built_by=BuiltBy(_label(rules, generation), fields.fallbacks),
         )
         if rules is not None and rules.hook is not None:
             article = _run_hook(rules.hook, rules.site.id, article, page, doc)

@@ -3,9 +3,10 @@
 Inside a container, these are left out (by ``mem_id``, so a later candidate can still be read
 whole): the default drop selectors, furniture tags (``nav``, ``aside``, ``footer``, ``header``,
 ``form``, ``button``), elements whose class or id carries a furniture word (``generic.yaml``),
-hidden elements, and blocks that are mostly link text. An element holding at least
-``KEEP_SHARE`` of the container's text is never left out for its tag, words or hiddenness:
-many pages ship the whole article in a hidden or "paywall" element.
+hidden elements, and blocks that are mostly link text. The element the scorer chose and
+those around it are never left out, nor is one holding at least ``KEEP_SHARE`` of the
+container's text for its tag, words or hiddenness: many pages ship the whole article in a
+hidden or "paywall" element.
 
 After the text is read, boxes at the edges go: a short paragraph that opens a box of links or
 promotion ("Related", "Read more", "Baca juga", "Jangan lewatkan", newsletter and share bars)
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from selectolax.lexbor import LexborNode
-
 from crawler.extract import boilerplate
 from crawler.extract.scoring import Block, markers
 from crawler.extract.text import SKIP_TAGS
 
-KEEP_SHARE = 0.5
+KEEP_SHARE = 0.8
 MAX_BLOCK_LINK_DENSITY = 0.5
 MAX_OPENER_CHARS = 80
 TAIL_SHARE = 0.5
+TAIL_PROSE_CHARS = 200
 READ_SKIP = SKIP_TAGS - {"form"}
 _HIDDEN = (
     "[hidden]", "[aria-hidden=true]", "[style*='display:none' i]", "[style*='display: none' i]",
@@ -34,26 +34,48 @@ _HIDDEN = (
 _FURNITURE_TAGS = ("nav", "aside", "footer", "header", "form", "button")
 _DROP = tuple(s for s in boilerplate.DROP_SELECTORS if s not in {"[hidden]", "[aria-hidden=true]"})
 _METADATA = tuple(f"[itemprop={name}]" for name in markers().metadata_itemprops)
-_SELECTOR = ", ".join((*_DROP, *_HIDDEN, *_METADATA, *_FURNITURE_TAGS, "[class]", "[id]"))
-_DROP_OR_HIDDEN = ", ".join((*_DROP, *_HIDDEN, *_METADATA))
 
 
-def left_out(container: Block, drop: Sequence[str] = ()) -> frozenset[int]:
-    """``mem_id`` of every element inside the container that is not article text."""
+_SELECTOR = ", ".join((*_DROP, *_HIDDEN, *_METADATA, *_FURNITURE_TAGS))
+
+
+def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None = None) -> frozenset[int]:
+    """``mem_id`` of every element inside the container that is not article text. The
+    candidate the scorer chose, and the blocks between it and the container, always stay."""
     node = container.node
-    by_id = {block.node.mem_id: block for block in _under(container)}
-    total = max(container.size, 1)
-    own = node.mem_id
+    keep_from = max(container.size, 1) * KEEP_SHARE
+    protected = set()
+    while candidate is not None and candidate is not container:
+        protected.add(candidate.node.mem_id)
+        candidate = candidate.parent
+    found_markers = markers()
     ids: set[int] = set()
-    for block in by_id.values():
-        if block.size and block.link_density > MAX_BLOCK_LINK_DENSITY and block is not container:
-            ids.add(block.node.mem_id)
-    for found in node.css(_SELECTOR):
-        key = found.mem_id
-        if key == own or key in ids or not _unwanted(found):
+    sizes: dict[int, int] = {}
+    stack = list(container.children)
+    while stack:  # blocks: link lists and furniture words, checked from the top down
+        block = stack.pop()
+        key = block.node.mem_id
+        sizes[key] = block.size
+        if key in protected:
+            stack.extend(block.children)
             continue
-        size = by_id[key].size if key in by_id else len(found.text(deep=True).strip())
-        if size < total * KEEP_SHARE:
+        if block.size and block.link_density > MAX_BLOCK_LINK_DENSITY:
+            ids.add(key)
+            continue
+        if block.size < keep_from:
+            attrs = block.node.attributes
+            marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}" if attrs else ""
+            if len(marker) > 1 and found_markers.furniture(marker):
+                ids.add(key)
+                continue
+        stack.extend(block.children)
+    own = node.mem_id
+    for found in node.css(_SELECTOR):  # any element: tags, hidden-ness, microdata, drop lists
+        key = found.mem_id
+        if key == own or key in ids or key in protected:
+            continue
+        size = sizes[key] if key in sizes else len(found.text(deep=True).strip())
+        if size < keep_from:
             ids.add(key)
     if drop:
         ids.update(found.mem_id for found in node.css(", ".join(drop)) if found.mem_id != own)
@@ -68,26 +90,20 @@ def _under(container: Block) -> Iterable[Block]:
         stack.extend(block.children)
 
 
-def _unwanted(node: LexborNode) -> bool:
-    if node.tag in _FURNITURE_TAGS:
-        return True
-    attrs = node.attributes
-    marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    if marker.strip() and markers().noise.search(marker):
-        return True
-    return bool(attrs) and node.css_matches(_DROP_OR_HIDDEN)
-
-
 def trim_edges(paragraphs: Sequence[str]) -> list[str]:
-    """Box openers dropped; one after ``TAIL_SHARE`` of the text ends the article."""
-    opener = markers().edge_openers
+    """Box openers and photo captions dropped; an opener after ``TAIL_SHARE`` of the text,
+    followed by no more article prose (``TAIL_PROSE_CHARS`` in one paragraph), ends it."""
+    found = markers()
     total = sum(len(p) for p in paragraphs)
     seen = 0
     kept: list[str] = []
-    for paragraph in paragraphs:
-        if len(paragraph) <= MAX_OPENER_CHARS and opener.match(paragraph):
-            if seen >= total * TAIL_SHARE:
+    for i, paragraph in enumerate(paragraphs):
+        if len(paragraph) <= MAX_OPENER_CHARS and found.edge_openers.match(paragraph):
+            rest = paragraphs[i + 1 :]
+            if seen >= total * TAIL_SHARE and not any(len(p) >= TAIL_PROSE_CHARS for p in rest):
                 break
+            continue
+        if found.caption.search(paragraph):
             continue
         kept.append(paragraph)
         seen += len(paragraph)

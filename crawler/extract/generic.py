@@ -48,19 +48,17 @@ def body(
         return None
     fallback: list[str] = []
     for candidate in candidates:
-        found = _read(scoring.containers(candidate), cleaner, title, drop)
+        found = _read(candidate, cleaner, title, drop)
         if sum(len(p) for p in found) >= MIN_BODY_CHARS:
             return found
         fallback = fallback or found
     return fallback
 
 
-def _read(
-    containers: list[scoring.Block], cleaner: Cleaner, title: str | None, drop: tuple[str, ...]
-) -> list[str]:
+def _read(candidate: scoring.Block, cleaner: Cleaner, title: str | None, drop: tuple[str, ...]) -> list[str]:
     kept: list[Paragraph] = []
-    for container in containers:
-        skip_ids = edges.left_out(container, drop)
+    for container in scoring.containers(candidate):
+        skip_ids = edges.left_out(container, drop, candidate)
         found = paragraphs(container.node, edges.READ_SKIP, skip_ids)
         kept.extend(p for p in found if _is_prose(p, title))
     return edges.trim_edges(edges.unique(cleaner.keep(p.text for p in kept)))

@@ -39,6 +39,8 @@ CANDIDATES = 6
 # when they sit inside a chosen container). ``form`` is not among them: some sites wrap the
 # whole page in one.
 SCORE_SKIP = (SKIP_TAGS - {"form"}) | {"nav", "footer", "aside", "header", "select", "button"}
+# Their text counts as link text (furniture) in the sizes of the blocks around them.
+FURNITURE = frozenset({"nav", "footer", "aside", "header"})
 # Paragraph-like holders pass their credit to their parent first (a ``<p>`` is never the
 # container of an article; the element around the paragraphs is).
 PARAGRAPH_TAGS = frozenset({"p", "li", "dd", "dt", "pre", "h2", "h3", "h4", "h5", "h6", "td", "th"})
@@ -70,12 +72,26 @@ class Block:
 
 @dataclass(frozen=True)
 class Markers:
-    """Class and id words, compiled (``generic.yaml``)."""
+    """The heuristics of ``generic.yaml``, ready to use."""
 
-    noise: re.Pattern[str]
-    good: re.Pattern[str]
+    noise_words: tuple[str, ...]
+    noise_classes: frozenset[str]
+    good_words: tuple[str, ...]
     edge_openers: re.Pattern[str]
     metadata_itemprops: tuple[str, ...]
+    caption: re.Pattern[str]
+
+    def furniture(self, marker: str) -> bool:
+        """Whether a class-and-id string names page furniture (plain substring tests: a
+        regex alternation of the same words costs ten times more on long class lists)."""
+        lowered = marker.lower()
+        return any(word in lowered for word in self.noise_words) or not self.noise_classes.isdisjoint(
+            lowered.split()
+        )
+
+    def articleish(self, marker: str) -> bool:
+        lowered = marker.lower()
+        return any(word in lowered for word in self.good_words)
 
 
 @lru_cache(maxsize=1)
@@ -85,12 +101,14 @@ def markers() -> Markers:
     )
     openers = [phrase for phrases in data["edge_openers"].values() for phrase in phrases]
     return Markers(
-        metadata_itemprops=tuple(data["metadata_itemprops"]),
-        noise=re.compile("|".join(data["noise_markers"]), re.IGNORECASE),
-        good=re.compile("|".join(data["good_markers"]), re.IGNORECASE),
+        noise_words=tuple(word.lower() for word in data["noise_markers"]),
+        noise_classes=frozenset(name.lower() for name in data["noise_classes"]),
+        good_words=tuple(word.lower() for word in data["good_markers"]),
         edge_openers=re.compile(
             r"^(?:" + "|".join(openers) + r")\s*(?:[:\-–—|»›>.!…]+.*)?$", re.IGNORECASE
         ),
+        metadata_itemprops=tuple(data["metadata_itemprops"]),
+        caption=re.compile("|".join(data["caption_patterns"]), re.IGNORECASE),
     )
 
 
@@ -120,6 +138,8 @@ def analyse(body: LexborNode) -> list[Block]:
             block.pieces.append("\n\n")
             continue
         if tag in SCORE_SKIP:
+            if tag in FURNITURE:  # not read, but counted: a wrapper holding it is no wrapper
+                block.linked += len(node.text(deep=True).strip())
             continue
         if tag in HOLDER_TAGS:
             child_block = Block(node, block)
@@ -173,9 +193,9 @@ def marker_factor(node: LexborNode) -> float:
     if not marker.strip():
         return 1.0
     found = markers()
-    if found.noise.search(marker):
+    if found.furniture(marker):
         return NOISE_FACTOR
-    if found.good.search(marker):
+    if found.articleish(marker):
         return GOOD_FACTOR
     return 1.0
 
@@ -216,7 +236,7 @@ def containers(candidate: Block) -> list[Block]:
     while (
         block.parent is not None
         and block.parent.parent is not None
-        and block.parent.size <= block.size * WRAPPER_GAIN
+        and block.parent.size <= candidate.size * WRAPPER_GAIN
     ):
         block = block.parent
     parent = block.parent
@@ -251,11 +271,15 @@ def _belongs(sibling: Block, block: Block) -> bool:
     if sibling.link_density > SIBLING_MAX_LINK_DENSITY or sibling.prose < MIN_RUN_CHARS:
         return False
     node = sibling.node
-    if node.tag not in PARAGRAPH_TAGS and (
-        node.tag != block.node.tag or node.attributes.get("class") != block.node.attributes.get("class")
-    ):
+    if node.tag not in PARAGRAPH_TAGS and (node.tag != block.node.tag or not _same_kind(node, block.node)):
         return False
     return not is_noise(node)
+
+
+def _same_kind(one: LexborNode, other: LexborNode) -> bool:
+    """Elements of one kind: no class on either, or a class name in common."""
+    ours, theirs = (one.attributes.get("class") or "").split(), (other.attributes.get("class") or "").split()
+    return ours == theirs or not set(ours).isdisjoint(theirs)
 
 
 def _foreign(sibling: Block) -> bool:
