@@ -123,43 +123,39 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    """Check WARC files (members, lengths, digests, trailing bytes): exit 0 all good, 7 any bad."""
-    from crawler.warc.naming import warc_paths
-    from crawler.warc.verify import verify_file
+    """Check WARC/ARC files (members, lengths, digests, trailing bytes): exit 0 all good, 7 any bad."""
+    from crawler.warccli import verify_command
 
-    bad = 0
-    for path in warc_paths(args.files):
-        report = verify_file(path)
-        print("\n".join(report.lines()))
-        bad += not report.ok
-    return errors.EXIT_ARCHIVE if bad else errors.EXIT_OK
+    return verify_command(args.files)
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
-    """Trim a torn ``.open`` WARC to its last complete record, close it, say what was dropped;
+    """Close a ``.open`` WARC keeping every intact record (refused while its crawl runs, exit 9);
     or (--rebuild-frontier ARCHIVE) rebuild a damaged frontier from the archive."""
     if args.rebuild_frontier:
         from crawler.rebuild import rebuild_command
 
         print(rebuild_command(args.rebuild_frontier, _extract_config(args.config)))
         return errors.EXIT_OK
-    from crawler.warc.recover import recover_file
-
     if not args.file:
         raise errors.InputError("recover: pass a .open WARC file, or --rebuild-frontier ARCHIVE")
-    print(recover_file(args.file))
-    return errors.EXIT_OK
+    from crawler.warccli import recover_command
+
+    return recover_command(args.file)
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    """One sorted CDXJ index of the WARC files (stdout, or -o FILE)."""
-    from crawler.replaycli import open_output
-    from crawler.warc.index import write_index
-    from crawler.warc.naming import warc_paths
+    """One sorted CDXJ index of the WARC/ARC files (stdout, or -o FILE); exit 7 if any is damaged."""
+    from crawler.warccli import index_command
 
-    with open_output(args.output) as out:
-        write_index(warc_paths(args.files), out)
-    return errors.EXIT_OK
+    return index_command(args.files, args.output)
+
+
+def _cmd_wacz(args: argparse.Namespace) -> int:
+    """Package an archive as WACZ, its page list made of the archived articles."""
+    from crawler.warccli import wacz_command
+
+    return wacz_command(args.archive, args.output, articles=args.articles, title=args.title)
 
 
 def _cmd_sites(args: argparse.Namespace) -> int:
@@ -235,20 +231,29 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_cmd_replay)
 
     verify = verbs.add_parser("verify", help="check WARC files: gzip members, lengths, digests")
-    verify.add_argument("files", nargs="+")
+    verify.add_argument("files", nargs="+", help="WARC/ARC files or directories of them")
     verify.set_defaults(handler=_cmd_verify)
 
-    recover = verbs.add_parser("recover", help="trim a torn .open WARC to its last complete record")
-    recover.add_argument("file", nargs="?")
+    recover = verbs.add_parser("recover", help="close a .open WARC a killed crawl left, keeping every intact "
+                               "record (damaged bytes moved aside); or rebuild a damaged frontier")
+    recover.add_argument("file", nargs="?", help="the <name>.warc.gz.open file (refused while a crawl runs)")
     recover.add_argument("--rebuild-frontier", metavar="ARCHIVE", default=None,
                          help="rebuild ARCHIVE's damaged frontier from its WARC files and articles.jsonl")
     recover.add_argument("--config", default=None, help="config file (default: ./config.yaml if present)")
     recover.set_defaults(handler=_cmd_recover)
 
     index = verbs.add_parser("index", help="write a CDXJ index of WARC files")
-    index.add_argument("files", nargs="+")
+    index.add_argument("files", nargs="+", help="WARC/ARC files or directories of them")
     index.add_argument("-o", "--output", default="-", help="CDXJ file (default: stdout)")
     index.set_defaults(handler=_cmd_index)
+
+    wacz = verbs.add_parser("wacz", help="package an archive as WACZ (pages: the archived articles)")
+    wacz.add_argument("archive", help="archive directory (its WARC files and articles.jsonl)")
+    wacz.add_argument("-o", "--output", required=True, help="the .wacz file to write")
+    wacz.add_argument("--articles", default=None,
+                      help="articles JSON Lines for the page list (default: ARCHIVE/articles.jsonl)")
+    wacz.add_argument("--title", default=None, help="the package's title (default: the archive's name)")
+    wacz.set_defaults(handler=_cmd_wacz)
 
     sites = verbs.add_parser("sites", help="list the built-in and configured sites")
     sites.add_argument("--config", default=None)
@@ -274,6 +279,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"crawler {args.verb}: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """The reader of stdout went away (``crawler index FILE | head -1``): end quietly, the
+    standard way (Python's "Note on SIGPIPE"): point stdout at /dev/null so the flush at exit
+    cannot fail again, and exit 128 + SIGPIPE as a tool killed by it would."""
+    import os
+    import signal
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

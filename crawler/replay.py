@@ -48,7 +48,15 @@ from crawler.models import Page
 from crawler.sink import dedup_key
 from crawler.warc.http import HttpParseError, parse_http_response
 from crawler.warc.naming import warc_paths
-from crawler.warc.pages import CAPTURE_TYPES, Capture, OriginIndex, load_original, page_from_record
+from crawler.warc.pages import (
+    CAPTURE_TYPES,
+    Capture,
+    OriginIndex,
+    headerless_revisit,
+    load_original,
+    original_status,
+    page_from_record,
+)
 from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
 
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "warc_paths"]
@@ -278,14 +286,15 @@ def capture_ref(record: WarcRecord, path: str, original: Capture | None = None) 
     if record.block is None:
         return None
     try:
-        head = parse_http_response(record.block)
+        head = None if headerless_revisit(record) else parse_http_response(record.block)
     except HttpParseError:
         return None
     url = record.target_uri or ""
-    location = head.header("location")
+    status = head.status if head else original_status(original)
+    location = head.header("location") if head else None
     moment = record.date
     date_us = int(moment.timestamp() * 1_000_000) if moment else 0
-    return PageRef(path, record.offset, url, head.status, location, original, record.member_index, date_us)
+    return PageRef(path, record.offset, url, status, location, original, record.member_index, date_us)
 
 
 def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -> PageRef | None:

@@ -195,9 +195,15 @@ def test_H13_warc_1_0_and_1_1_are_read_and_unknown_types_counted() -> None:
     assert summary.unknown_types == 1 and len(articles) == 2
 
 
-def test_H13_arc_files_are_rejected_with_a_conversion_hint() -> None:
-    _, damages = _read(WARCS / "tiny.arc")
-    assert len(damages) == 1 and "ARC file" in str(damages[0]) and "warcio recompress" in str(damages[0])
+def test_H13_arc_files_are_read_as_warc_records() -> None:
+    records, damages = _read(WARCS / "tiny.arc")
+    assert not damages and [r.rec_type for r in records] == ["warcinfo"]
+    for name in ("article.arc", "article.arc.gz"):  # an HTTP capture of a fixture page in each
+        records, damages = _read(WARCS / name)
+        assert not damages and records[0].rec_type == "warcinfo" and records[1].rec_type == "response"
+        assert records[1].target_uri == wf.small_pages()[0].url and records[1].date is not None
+    articles, summary, messages = _replay(WARCS / "article.arc.gz")
+    assert _urls(articles) == sorted([wf.small_pages()[0].url, wf.small_pages()[2].url]) and not messages
 
 
 def test_replay_cli_reports_damage_on_stderr_and_exits_7(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from crawler.models import find_header
 
-__all__ = ["HttpResponse", "body_offset", "body_payload", "dechunk", "parse_http_response"]
+__all__ = ["HttpResponse", "body_offset", "body_payload", "dechunk", "head_end", "parse_http_response"]
 
 MAX_HTTP_HEAD_BYTES = 256 * 1024
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r*\n")
 
 
 class HttpParseError(ValueError):
@@ -46,16 +47,24 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _head_end(block: bytes) -> tuple[int, int]:
-    crlf = block.find(b"\r\n\r\n", 0, MAX_HTTP_HEAD_BYTES)
-    lf = block.find(b"\n\n", 0, MAX_HTTP_HEAD_BYTES)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 4
-    if lf >= 0:
-        return lf, lf + 2
-    if len(block) < MAX_HTTP_HEAD_BYTES:
+def head_end(block: bytes, *, complete: bool = True) -> tuple[int, int] | None:
+    """(where the HTTP head ends, where the body starts) in ``block``, or None when the head
+    does not end in the first ``MAX_HTTP_HEAD_BYTES`` (``complete``: ``block`` is the whole
+    block, so a head that does not end there is headers only). Lines may end in LF, CRLF or, as
+    some old tools wrote them (pywb's ``missing-status-text.warc``), CR CR LF."""
+    found = _HEAD_END.search(block, 0, MAX_HTTP_HEAD_BYTES)
+    if found is not None:
+        return found.start(), found.end()
+    if complete and len(block) < MAX_HTTP_HEAD_BYTES:
         return len(block), len(block)  # headers only (a revisit, or an empty body)
-    raise HttpParseError(f"no end of the HTTP headers in the first {MAX_HTTP_HEAD_BYTES} bytes")
+    return None
+
+
+def _head_end(block: bytes) -> tuple[int, int]:
+    found = head_end(block)
+    if found is None:
+        raise HttpParseError(f"no end of the HTTP headers in the first {MAX_HTTP_HEAD_BYTES} bytes")
+    return found
 
 
 def body_offset(block: bytes) -> int:

@@ -20,11 +20,13 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from cdxj_indexer.main import CDXJIndexer, SortingWriter
+from warcio.archiveiterator import ArchiveIterator
 
-from crawler.errors import ArchiveError, CrawlerError, InputError
+from crawler.errors import CrawlerError, InputError
+from crawler.warc.reader import Damage, WarcRecord, iter_records
 
 __all__ = [
     "INDEX_SUFFIX", "SPOOL_SUFFIX", "CdxjSpool", "index_closed_file", "index_file", "settle_spools",
@@ -37,17 +39,58 @@ INDEX_SUFFIX = ".cdxj"
 SPOOL_SUFFIX = INDEX_SUFFIX + ".open"  # unsorted lines of a WARC file still being written
 
 
-def write_index(paths: Iterable[str | os.PathLike[str]], out: TextIO) -> None:
-    """One sorted CDXJ index of every WARC file in ``paths`` to ``out``."""
-    inputs = [os.fspath(path) for path in paths]
+def write_index(paths: Iterable[str | os.PathLike[str]], out: TextIO) -> list[Damage]:
+    """One sorted CDXJ index of every WARC (or ARC) file in ``paths`` to ``out``; returns the
+    damage found (each with file and offset): damaged records are left out, every good one
+    before and after is indexed.
+
+    Records are found by this package's reader (which checks members, lengths and digests) and
+    each good one is indexed by ``cdxj-indexer`` from its own offset, so a damaged member never
+    reaches warcio (which would print a bare zlib error and go on, or stop). ARC files are
+    given to ``cdxj-indexer`` whole; the records of a whole-file gzip have no offset of their
+    own and are not indexed (the damage says how to recompress it). Errors writing ``out`` (a
+    closed pipe) propagate as they are.
+    """
+    inputs = [Path(path) for path in paths]
     for path in inputs:
-        if not os.path.exists(path):
+        if not path.exists():
             raise InputError(f"{path}: no such file or directory")
+    damages: list[Damage] = []
+    writer = SortingWriter(out)
+    for path in inputs:
+        damages.extend(_index_one(path, writer))
+    writer.flush()
+    return damages
+
+
+def _index_one(path: Path, writer: SortingWriter) -> list[Damage]:
+    damages: list[Damage] = []
+    indexer = CDXJIndexer(None, [])
+    indexer.curr_filename = path.name
+    whole = False
     try:
-        CDXJIndexer(out, inputs, sort=True).process_all()
-    except (OSError, ValueError, AttributeError) as exc:
-        raise ArchiveError(f"indexing {', '.join(inputs)} failed: {exc}; run `crawler verify` on the "
-                           "files to find the damaged record") from exc
+        with open(path, "rb") as raw:
+            for record in iter_records(path, on_damage=damages.append):
+                if record.version == "ARC":
+                    whole = True
+                    break
+                if record.member_index or record.end_offset <= record.offset:
+                    continue  # a whole-file gzip: no offset of its own (reported with the recompress hint)
+                if record.rec_type in indexer.include_records:
+                    _index_record(indexer, raw, record, writer)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if whole:
+        CDXJIndexer(writer, [os.fspath(path)]).process_all()
+    return damages
+
+
+def _index_record(indexer: Any, raw: BinaryIO, record: WarcRecord, writer: SortingWriter) -> None:
+    raw.seek(record.offset)
+    parsed = next(iter(ArchiveIterator(raw, arc2warc=True)))
+    if indexer.filter_record(parsed):
+        place = _Place(record.offset, record.end_offset - record.offset)
+        indexer.process_index_entry(place, parsed, record.warc, writer)
 
 
 def index_file(path: str | os.PathLike[str]) -> Path:
@@ -55,7 +98,9 @@ def index_file(path: str | os.PathLike[str]) -> Path:
     source = Path(path)
     target = _index_path(source)
     with _replacing(target) as out:
-        write_index([source], out)
+        damages = write_index([source], out)
+    for damage in damages:
+        log.warning("%s (left out of %s)", damage, target.name)
     return target
 
 

@@ -14,12 +14,14 @@ import os
 from dataclasses import dataclass, field
 
 from crawler.decode import decode_body
-from crawler.errors import ArchiveCorrupt, ReplayError
+from crawler.errors import ArchiveCorrupt, ArchiveError, ReplayError
 from crawler.models import Page
 from crawler.warc.http import HttpParseError, HttpResponse, body_payload, parse_http_response
 from crawler.warc.reader import DEFAULT_MAX_BLOCK_BYTES, WarcRecord, read_record_at
 
-__all__ = ["CAPTURE_TYPES", "Capture", "OriginIndex", "page_from_record"]
+__all__ = [
+    "CAPTURE_TYPES", "Capture", "OriginIndex", "headerless_revisit", "original_status", "page_from_record",
+]
 
 CAPTURE_TYPES = ("response", "revisit")
 
@@ -97,6 +99,24 @@ def _http(record: WarcRecord) -> HttpResponse:
         raise ArchiveCorrupt(f"{record.where()}: {exc}") from exc
 
 
+def headerless_revisit(record: WarcRecord) -> bool:
+    """A revisit whose block is empty (WARC 1.1 allows it; warcio's ``create_revisit_record``
+    writes one when given no HTTP headers): its status and headers are the original's."""
+    return record.rec_type == "revisit" and record.block is not None and not record.block.strip()
+
+
+def original_status(capture: Capture | None) -> int:
+    """The HTTP status of the original ``capture`` (200 while it is not known: an
+    identical-payload revisit is of a full response; the page takes the original's own status)."""
+    if capture is None:
+        return 200
+    try:
+        original = read_record_at(capture.path, capture.offset, member_index=capture.member_index)
+        return _http(original).status
+    except ArchiveError:
+        return 200
+
+
 def load_original(revisit: WarcRecord, capture: Capture | None) -> WarcRecord:
     """The original ``response`` record of ``revisit``, checked to carry the same payload."""
     if capture is None:
@@ -123,7 +143,12 @@ def page_from_record(
     Raises ``ArchiveCorrupt`` for an unreadable HTTP message and a ``DecodeError`` subclass
     when the stored content-encoding cannot be undone within ``max_decoded_bytes``.
     """
-    response = _http(record)
+    if headerless_revisit(record):
+        if original is None:
+            raise ReplayError(f"{record.where()}: a revisit without HTTP headers needs its original")
+        response = _http(original)
+    else:
+        response = _http(record)
     payload_record = original if record.rec_type == "revisit" and original is not None else record
     payload_response = response if payload_record is record else _http(payload_record)
     assert payload_record.block is not None

@@ -18,20 +18,19 @@ Memory does not grow with the file: one record block at a time, up to ``max_bloc
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import ArchiveCorrupt, ArchiveError, DigestMismatch
 from crawler.models import Source, find_header, iso_utc
-from crawler.warc.http import HttpParseError, body_offset, dechunk
+from crawler.warc.arc import ARC_MAGIC, arc_record_headers, parse_arc_header
+from crawler.warc.digests import BlockDigests, DigestProblem, digest_problems
 from crawler.warc.stream import GZIP_MAGIC, ByteStream, MemberStream, PlainStream, StreamDamage, find_next
 
 __all__ = [
@@ -48,7 +47,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BLOCK_BYTES = 64 * 1024 * 1024
 MAX_HEAD_BYTES = 64 * 1024
 _BLOCK_PIECE = 1024 * 1024
-_HTTP_TYPES = ("response", "request", "revisit")
+_PEEK_BYTES = 512
 RECOMPRESS_HINT = (
     "this file is one gzip stream holding many records, not one gzip member per record, so tools "
     "cannot seek into it; the records are still readable. Fix it with: "
@@ -64,6 +63,7 @@ class Damage:
     offset: int
     error: ArchiveError
     record_id: str | None = None
+    unchecked: bool = False  # a digest that could not be checked: the record itself was still read
 
     def __str__(self) -> str:
         return str(self.error)
@@ -81,6 +81,8 @@ class WarcRecord:
     block_length: int
     path: Path | None = field(default=None, compare=False)
     member_index: int = 0  # > 0 only in a whole-file gzip: the n-th record of the member at offset
+    end_offset: int = field(default=0, compare=False)  # just past it in the file (0: unknown)
+    streamed_problem: str | None = field(default=None, compare=False)  # digests of a block too big to keep
 
     def header(self, name: str) -> str | None:
         return find_header(self.headers, name)
@@ -184,6 +186,8 @@ class _FileReader:
         self._verify = verify
         self._max_block = max_block_bytes
         self._size = os.fstat(raw.fileno()).st_size
+        self._arc = _is_arc(raw)
+        self._block_end = 0
 
     # ------------------------------------------------------------------ damage
 
@@ -200,6 +204,10 @@ class _FileReader:
     # ------------------------------------------------------------------ files
 
     def records(self, start: int = 0) -> Iterator[WarcRecord]:
+        if self._size == 0:
+            self._corrupt(0, "empty file (0 bytes): no WARC records (a writer that never wrote, or a copy "
+                             "cut short)")
+            return
         self._raw.seek(start)
         if self._raw.read(3) == GZIP_MAGIC:
             yield from self._gzip_records(start)
@@ -217,6 +225,8 @@ class _FileReader:
                     if index == 1 and not whole_file_reported:
                         whole_file_reported = True
                         self._corrupt(offset, RECOMPRESS_HINT)
+                    if index == 0 and member.ended:
+                        record = replace(record, end_offset=member.end_offset)
                     if self._checked(record):
                         yield record
                 offset = member.end_offset
@@ -269,7 +279,7 @@ class _FileReader:
             if candidate is None:
                 return None
             try:
-                if MemberStream(self._raw, candidate).peek(5) == b"WARC/":
+                if self._starts_record(MemberStream(self._raw, candidate).peek(_PEEK_BYTES)):
                     return candidate
             except StreamDamage:
                 pass
@@ -283,7 +293,7 @@ class _FileReader:
             try:
                 record = self._parse(stream, start)
             except _RecordDamage as exc:
-                following = find_next(self._raw, start + 1, b"\nWARC/1.")
+                following = None if self._arc else find_next(self._raw, start + 1, b"\nWARC/1.")
                 following = following + 1 if following is not None else None
                 lost = (following or self._size) - start
                 self._corrupt(start, f"{exc}; skipped {lost} bytes", exc.record_id)
@@ -293,57 +303,114 @@ class _FileReader:
                 continue
             if record is None:
                 return
+            record = replace(record, end_offset=self._block_end)
             if self._checked(record):
                 yield record
 
     # ------------------------------------------------------------------ records
+
+    def _starts_record(self, head: bytes) -> bool:
+        """Whether ``head`` (the first bytes of a gzip member) opens a record of this file's kind."""
+        if not self._arc:
+            return head.startswith(b"WARC/")
+        return parse_arc_header(head.split(b"\n", 1)[0] + b"\n") is not None
 
     def _parse(self, stream: ByteStream, offset: int, member_index: int = 0) -> WarcRecord | None:
         _skip_blank_lines(stream)
         first = stream.readline(MAX_HEAD_BYTES)
         if not first:
             return None
+        if self._arc:
+            return self._parse_arc(stream, offset, first)
         if not first.startswith(b"WARC/"):
-            if first.startswith(b"filedesc://"):
-                raise _RecordDamage("this is an ARC file, which is not read here; convert it to WARC "
-                                    "with: warcio recompress <file.arc.gz> <file.warc.gz>")
             raise _RecordDamage(f"not a WARC record header: starts with {first[:40]!r}")
         version = first.decode("ascii", "replace").strip()
-        headers = _read_headers(stream, len(first))
+        headers, odd_line_ends = _read_headers(stream, len(first))
+        if odd_line_ends or first.endswith(b"\r\r\n"):
+            log.warning("%s: offset %d: WARC header lines end in CR CR LF, not CR LF; read as warcio reads "
+                        "them", self._name, offset)
         record_id = _get(headers, "warc-record-id")
         length = _content_length(headers, record_id)
-        block, got = self._read_block(stream, length)
+        rec_type = (_get(headers, "warc-type") or "").lower()
+        return self._finish(stream, offset, version, headers, length, rec_type, member_index)
+
+    def _parse_arc(self, stream: ByteStream, offset: int, first: bytes) -> WarcRecord:
+        header = parse_arc_header(first)
+        if header is None:
+            raise _RecordDamage(f"not an ARC record header line: {first[:60]!r}")
+        headers = arc_record_headers(header, stream.peek(5))
+        return self._finish(stream, offset, "ARC", headers, header.length, headers[0][1], 0)
+
+    def _finish(self, stream: ByteStream, offset: int, version: str, headers: list[tuple[str, str]],
+                length: int, rec_type: str, member_index: int) -> WarcRecord:
+        record_id = _get(headers, "warc-record-id")
+        block, got, problem = self._read_block(stream, length, rec_type, headers)
         if got < length:
             raise _RecordDamage(
                 f"record {record_id or ''} declares Content-Length {length} but its block has only {got} "
                 "bytes (cut short, or a wrong length)", record_id=record_id)
+        self._block_end = stream.position  # a plain record ends here, before its CRLF CRLF (as warcio counts)
         _skip_blank_lines(stream)
         return WarcRecord(self._name, offset, version, tuple(headers), block, length, self._path,
-                          member_index)
+                          member_index, streamed_problem=problem)
 
-    def _read_block(self, stream: ByteStream, length: int) -> tuple[bytes | None, int]:
+    def _read_block(self, stream: ByteStream, length: int, rec_type: str,
+                    headers: list[tuple[str, str]]) -> tuple[bytes | None, int, str | None]:
+        """(the block, or None when above ``max_block_bytes``; bytes read; for a block too big to
+        keep, what its digests say, checked while it streamed past)."""
         if length <= self._max_block:
             block = stream.read(length)
-            return block, len(block)
+            return block, len(block), None
+        digests = BlockDigests(rec_type, headers) if self._verify else None
         got = 0
         while got < length:  # too big to keep: read past it in bounded pieces
             piece = stream.read(min(_BLOCK_PIECE, length - got))
             if not piece:
                 break
             got += len(piece)
-        return None, got
+            if digests is not None:
+                digests.update(piece)
+        problems = digests.problems() if digests is not None else []
+        return None, got, _problem_text(problems)
 
     def _checked(self, record: WarcRecord) -> bool:
-        """Whether ``record``'s digests match (reporting a ``DigestMismatch`` when not)."""
-        if not self._verify or record.block is None:
+        """Whether to yield ``record``: not when a digest does not match (a ``DigestMismatch`` is
+        reported); a digest that cannot be checked is reported and the record still read."""
+        if not self._verify:
             return True
-        problem = digest_problem(record)
-        if problem is None:
+        if record.block is None:
+            problems = [DigestProblem(record.streamed_problem, True)] if record.streamed_problem else []
+        else:
+            problems = digest_problems(record.rec_type, record.headers, record.block)
+        if not problems:
             return True
-        error = DigestMismatch(f"{record.where()}: {problem}; the record's bytes changed after it was "
-                               "written (disk or transfer damage); it is skipped")
-        self._report(Damage(self._name, record.offset, error, record.record_id))
-        return False
+        mismatched = [problem.message for problem in problems if problem.checkable]
+        if mismatched:
+            error: ArchiveError = DigestMismatch(
+                f"{record.where()}: {'; '.join(mismatched)}; the record's bytes changed after it was "
+                "written (disk or transfer damage); it is skipped")
+        else:
+            error = ArchiveCorrupt(f"{record.where()}: {'; '.join(p.message for p in problems)} "
+                                   "(the record is read, unchecked)")
+        self._report(Damage(self._name, record.offset, error, record.record_id, unchecked=not mismatched))
+        return not mismatched
+
+
+def _problem_text(problems: list[DigestProblem]) -> str | None:
+    mismatched = [problem.message for problem in problems if problem.checkable]
+    return "; ".join(mismatched) if mismatched else None
+
+
+def _is_arc(raw: BinaryIO) -> bool:
+    """Whether the file opens with an ARC ``filedesc://`` record (plain or gzipped)."""
+    raw.seek(0)
+    head = raw.read(len(ARC_MAGIC))
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = MemberStream(raw, 0).peek(len(ARC_MAGIC))
+        except StreamDamage:
+            return False
+    return head == ARC_MAGIC
 
 
 def _skip_blank_lines(stream: ByteStream) -> None:
@@ -351,8 +418,11 @@ def _skip_blank_lines(stream: ByteStream) -> None:
         stream.read(1)
 
 
-def _read_headers(stream: ByteStream, used: int) -> list[tuple[str, str]]:
+def _read_headers(stream: ByteStream, used: int) -> tuple[list[tuple[str, str]], bool]:
+    """The header fields up to the blank line, and whether lines ended in CR CR LF (accepted,
+    as warcio accepts them: pywb's sample ``missing-status-text.warc``)."""
     headers: list[tuple[str, str]] = []
+    odd = False
     while True:
         line = stream.readline(MAX_HEAD_BYTES)
         used += len(line)
@@ -360,9 +430,10 @@ def _read_headers(stream: ByteStream, used: int) -> list[tuple[str, str]]:
             raise _RecordDamage("record header ends before its blank line (the file is cut inside it)")
         if used > MAX_HEAD_BYTES:
             raise _RecordDamage(f"record header longer than {MAX_HEAD_BYTES} bytes")
-        if line in (b"\r\n", b"\n"):
-            return headers
+        odd = odd or line.endswith(b"\r\r\n")
         text = line.decode("utf-8", "replace").rstrip("\r\n")
+        if not text:
+            return headers, odd
         if text[:1] in (" ", "\t") and headers:
             name, value = headers[-1]
             headers[-1] = (name, f"{value} {text.strip()}")
@@ -380,65 +451,12 @@ def _get(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
 def _content_length(headers: list[tuple[str, str]], record_id: str | None) -> int:
     value = _get(headers, "content-length")
-    if value is None or not value.strip().isdigit():
+    if value is None or not _DIGITS.fullmatch(value.strip()):  # ASCII digits only: not '²'
         raise _RecordDamage(f"record {record_id or ''} has no valid Content-Length ({value!r})",
                             record_id=record_id)
     return int(value)
-
-
-# ---------------------------------------------------------------------- digests
-
-
-def _digest_bytes(value: str) -> tuple[str, bytes] | None:
-    algorithm, sep, encoded = value.strip().partition(":")
-    if not sep:
-        return None
-    name = algorithm.lower().replace("-", "")
-    if name not in hashlib.algorithms_available:
-        return None
-    try:
-        if len(encoded) == 2 * hashlib.new(name).digest_size:
-            return name, bytes.fromhex(encoded)
-        padded = encoded.upper() + "=" * (-len(encoded) % 8)
-        return name, base64.b32decode(padded)
-    except (ValueError, binascii.Error):
-        return None
-
-
-def _matches(value: str, *datas: bytes) -> bool | None:
-    parsed = _digest_bytes(value)
-    if parsed is None:
-        return None  # a digest form we cannot check
-    name, expected = parsed
-    return any(hashlib.new(name, data).digest() == expected for data in datas)
-
-
-def digest_problem(record: WarcRecord) -> str | None:
-    """What is wrong with ``record``'s block or payload digest, or None when they match."""
-    block = record.block
-    if block is None:
-        return None
-    block_digest = record.header("WARC-Block-Digest")
-    if block_digest and _matches(block_digest, block) is False:
-        return f"WARC-Block-Digest {block_digest} does not match the block"
-    payload_digest = record.header("WARC-Payload-Digest")
-    if not payload_digest or record.rec_type == "revisit":
-        return None
-    payloads = _payload_candidates(record, block)
-    if payloads and _matches(payload_digest, *payloads) is False:
-        return f"WARC-Payload-Digest {payload_digest} does not match the payload"
-    return None
-
-
-def _payload_candidates(record: WarcRecord, block: bytes) -> list[bytes]:
-    content_type = (record.header("Content-Type") or "").lower()
-    if record.rec_type not in _HTTP_TYPES or not content_type.startswith("application/http"):
-        return [block]
-    try:
-        body = block[body_offset(block) :]
-    except HttpParseError:
-        return []
-    dechunked = dechunk(body) if body[:1].isalnum() else None
-    return [body] if dechunked is None else [body, dechunked]

@@ -127,6 +127,11 @@ class MemberStream(_Buffered):
         return b""
 
     @property
+    def ended(self) -> bool:
+        """Whether the member's end (marker and CRC) has been read."""
+        return bool(self._inflater.eof)
+
+    @property
     def end_offset(self) -> int:
         """The file offset just past this member (valid once the member has ended)."""
         return self.offset + self._fed - len(self._inflater.unused_data)

@@ -313,6 +313,79 @@ def hand_made() -> dict[str, bytes]:
     }
 
 
+def arc_file(records: Sequence[tuple[str, str, bytes]], *, name: str = "test.arc", gz: bool = False) -> bytes:
+    """An ARC (version 1) file: the ``filedesc`` record, then one record per (url, date, block)."""
+    version = b"1 1 InternetArchive\nURL IP-address Archive-date Content-type Archive-length\n"
+    head = f"filedesc://{name} 0.0.0.0 20161121100000 text/plain {len(version)}\n".encode()
+    parts = [head + version + b"\n"]
+    for url, stamp, block in records:
+        parts.append(f"{url} 127.0.0.1 {stamp} text/html {len(block)}\n".encode() + block + b"\n")
+    return b"".join(gzip.compress(part, mtime=0) for part in parts) if gz else b"".join(parts)
+
+
+def crcrlf_record(record: bytes) -> bytes:
+    """A plain record whose header lines (WARC and HTTP) end in CR CR LF, the shape of pywb's sample
+    ``missing-status-text.warc``; Content-Length counts the longer HTTP head."""
+    head, _, rest = record.partition(b"\r\n\r\n")
+    http_head, _, body = rest.partition(b"\r\n\r\n")
+    block = http_head.replace(b"\r\n", b"\r\r\n") + b"\r\r\n\r\r\n" + body[: -len(b"\r\n\r\n")]
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith((b"content-length:",
+                                                                                    b"warc-block-digest:"))]
+    lines.append(b"Content-Length: " + str(len(block)).encode())
+    return b"\r\r\n".join(lines) + b"\r\r\n\r\r\n" + block + b"\r\n\r\n"
+
+
+def warcio_revisit_pair(page: FixturePage, revisit_uri: str) -> bytes:
+    """A response and a revisit of its payload written by warcio itself: ``create_revisit_record``
+    without HTTP headers gives a revisit whose block is empty (allowed by WARC 1.1)."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True, warc_version="1.1")
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+    dated = {"WARC-Date": "2026-11-21T10:00:00Z"}
+    original = writer.create_warc_record(page.url, "response", payload=io.BytesIO(page.body),
+                                         http_headers=http, warc_headers_dict=dated)
+    writer.write_record(original)
+    digest = original.rec_headers.get_header("WARC-Payload-Digest")
+    revisit = writer.create_revisit_record(revisit_uri, digest, page.url, "2026-11-21T10:00:00Z",
+                                           warc_headers_dict={"WARC-Date": "2026-11-21T10:00:05Z"})
+    writer.write_record(revisit)
+    return out.getvalue()
+
+
+def odd_records() -> dict[str, bytes]:
+    """Records that are odd but not the writer's (fault matrix K7): each file holds good records
+    before and after the odd one, so a test sees that the rest is read."""
+    first, second, third = small_pages()
+    info = raw_record("warcinfo", b"software: tests\r\n", content_type="application/warc-fields",
+                      record_id=_uuid(20))
+    before = _page_record(first, record_id=_uuid(21))
+    after = _page_record(third, record_id=_uuid(22))
+    superscript = _page_record(second, record_id=_uuid(23)).replace(
+        f"Content-Length: {len(http_response(second.body, [('Content-Type', 'text/html; charset=utf-8')]))}"
+        .encode(), "Content-Length: \u00b2".encode())
+    def html(page: FixturePage) -> bytes:
+        return http_response(page.body, [("Content-Type", "text/html; charset=utf-8")])
+
+    shake = _page_record(second, record_id=_uuid(24)).replace(
+        b"WARC-Payload-Digest: sha1:", b"WARC-Payload-Digest: shake_128:")
+    return {
+        "content-length-superscript.warc.gz": gz_members([info, before, superscript, after]),
+        "content-length-superscript.warc": info + before + superscript + after,
+        "unknown-digest-algorithm.warc.gz": gz_members([info, before, shake, after]),
+        "empty-block-revisit.warc.gz": gz_members([info]) + warcio_revisit_pair(first, DUPLICATE_URL),
+        "crcrlf-header-lines.warc": info + crcrlf_record(_page_record(first, record_id=_uuid(25))) + after,
+        "article.arc": arc_file([(first.url, "20261121100000", html(first))], name="article.arc"),
+        "article.arc.gz": arc_file([(first.url, "20261121100000", html(first)),
+                                    (third.url, "20261121100001", html(third))],
+                                   name="article.arc.gz", gz=True),
+    }
+
+
 def broken_from(good: bytes) -> dict[str, bytes]:
     """Damaged copies of the good WARC.gz, one kind of damage each (H1–H8)."""
     offsets = member_offsets(good)
@@ -345,6 +418,7 @@ def write_fixtures(target: Path = WARC_FIXTURES) -> list[Path]:
     made = {"good.warc.gz": good, "good.warc": gzip.decompress(good)}
     made.update(broken_from(good))
     made.update(hand_made())
+    made.update(odd_records())
     written = []
     for name, data in made.items():
         (target / name).write_bytes(data)
