@@ -5,7 +5,8 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
 (``failed:<reason>`` / ``skipped:<reason>``) and a process exit code::
 
     CrawlerError                      exit 1   reason "error"
-    ├── ConfigError                   exit 4   invalid config.yaml, site rules or CLI values
+    ├── ConfigError                   exit 4   invalid config.yaml or site rules
+    │   └── UsageError                exit 2   a command-line value that cannot be used
     ├── InputError                    exit 5   a file or stdin that cannot be read
     ├── ExtractionError               exit 6   page read, but no article could be extracted
     │   ├── NotAnArticle                       the page is a listing, binary or empty
@@ -69,6 +70,13 @@ class ConfigError(CrawlerError):
 
     exit_code = EXIT_INVALID_CONFIG
     reason = "config"
+
+
+class UsageError(ConfigError):
+    """A command-line value that cannot be used (``--max-pages -5``, ``--sites nosuch``)."""
+
+    exit_code = EXIT_USAGE
+    reason = "usage"
 
 
 class InputError(CrawlerError):
