@@ -74,6 +74,7 @@ from crawler.outcomes import Outcome, answered, classify, failures, is_challenge
 from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
+from crawler.transport import ProxyRoutes
 from crawler.urls import canonicalize
 from crawler.warc.index import settle_spools
 from crawler.warc.recover import recover_file
@@ -208,6 +209,7 @@ class CrawlSummary:
     unreachable: dict[str, dict[str, str]] = field(default_factory=dict)
     unreachable_at: dict[str, float] = field(default_factory=dict)  # when a carried diagnosis was made
     started_at: float = 0.0  # epoch seconds
+    proxies: tuple[str, ...] = ()  # the proxies requests went through (config or environment)
 
     def total(self, status: Status) -> int:
         """URLs of ``status`` in the frontier (every run)."""
@@ -905,6 +907,8 @@ class Crawl:
             unreachable=unreachable,
             unreachable_at=unreachable_at,
             started_at=now - (time.monotonic() - started),
+            proxies=tuple(sorted(re.sub(r"//[^/@]*@", "//", proxy)  # without credentials
+                                 for proxy in ProxyRoutes.build(self.config.crawl.proxy, True).proxies())),
         )
 
 

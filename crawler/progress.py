@@ -100,12 +100,13 @@ def _details(p: SiteProgress) -> str:
     return " · ".join(parts)
 
 
-def plain_line(site_id: str, p: SiteProgress) -> str:
+def _plain_counts(site_id: str, p: SiteProgress) -> str:
     counts = ", ".join(f"{name} {_count(p, groups)}" for name, groups in _COLUMN_GROUPS.items())
-    return (
-        f"{site_id}: fetched {p.fetched}, articles {p.articles}, {counts}, queue {p.queued}, "
-        f"{p.rate():.1f} pages/s"
-    )
+    return f"{site_id}: fetched {p.fetched}, articles {p.articles}, {counts}, queue {p.queued}"
+
+
+def plain_line(site_id: str, p: SiteProgress) -> str:
+    return f"{_plain_counts(site_id, p)}, {p.rate():.1f} pages/s"
 
 
 class CrawlView:
@@ -176,14 +177,17 @@ class CrawlView:
             self._print_changed()
 
     def _print_changed(self) -> None:
-        lines = [(site, plain_line(site, p)) for site, p in sorted(self._progress.items())]
-        changed = [(site, line) for site, line in lines if self._printed.get(site) != line]
-        if len(self._progress) > 1 and changed:
-            changed.append(("total", plain_line("total", _total(self._progress))))
-        for site, line in changed:
-            self._printed[site] = line
-            elapsed = _elapsed(time.monotonic() - self._started)
-            self._plain(f"{elapsed} {line}")
+        """A line for each site whose counts changed since its last line (the rate alone does
+        not count), and the total after them."""
+        rows = dict(sorted(self._progress.items()))
+        changed = [site for site, p in rows.items() if self._printed.get(site) != _plain_counts(site, p)]
+        if len(rows) > 1 and changed:
+            rows["total"] = _total(self._progress)
+            changed.append("total")
+        elapsed = _elapsed(time.monotonic() - self._started)
+        for site in changed:
+            self._printed[site] = _plain_counts(site, rows[site])
+            self._plain(f"{elapsed} {plain_line(site, rows[site])}")
 
     def _plain(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -254,7 +258,8 @@ def _needs_attention(summary: CrawlSummary) -> list[str]:
         causes = ", ".join(f"{host}: {cause}" for host, cause in sorted(hosts.items()))
         when = summary.unreachable_at.get(site)
         since = f" (found at {_clock(when)}; its URLs wait until their next attempt)" if when else ""
-        lines.append(f"{site}: no host reachable ({causes}){since}; check the network or proxy")
+        via = f" via proxy {', '.join(summary.proxies)}" if summary.proxies else ""
+        lines.append(f"{site}: no host reachable{via} ({causes}){since}; check the network or proxy")
     for site, counts in sorted(summary.refused().items()):
         statuses = {outcome.label for outcome in summary.progress[site].outcomes if outcome.refusal}
         lines.append(refusal_hint(site, counts, statuses))
@@ -311,6 +316,7 @@ def summary_document(summary: CrawlSummary) -> dict[str, Any]:
         "frontier": _frontier_document(summary),
         "warcs": [str(path) for path in summary.warcs],
         "robots_unavailable": list(summary.robots_unavailable),
+        "proxies": list(summary.proxies),
         "recovered": list(summary.recovered),
     }
 
