@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTICLE_URL = "http://news.example/read/2016/02/23/0001/judul-1"
 
 
-def crawler(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def crawler(*args: str, cwd: Path = ROOT,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "crawler.cli", *args], cwd=cwd, env=env or mk.cli_env(),
                           capture_output=True, text=True, timeout=60, check=False)
 
@@ -54,7 +55,8 @@ def _news_config(directory: Path) -> Path:
     ],
 )
 def test_value_errors_are_usage_errors(args: tuple[str, ...], message: str, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)  # no config.yaml: the built-in sites
     try:
         code = main(list(args))
@@ -117,7 +119,8 @@ def test_verbose_before_or_after_the_verb(args: tuple[str, ...], tmp_path: Path)
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('crawl:\n  proxy: "not a url"\n', "config.yaml:2: crawl.proxy: Value error, 'not a url' is not a proxy URL"),
+        ('crawl:\n  proxy: "not a url"\n',
+         "config.yaml:2: crawl.proxy: Value error, 'not a url' is not a proxy URL"),
         ('crawl:\n  proxy: "socks5://127.0.0.1:1080"\n', "config.yaml:2: crawl.proxy: Value error, "
          "'socks5://127.0.0.1:1080': SOCKS proxies are not supported"),
         ("sites:\n  kompass: {enabled: true}\n", "config.yaml:2: sites.kompass: not a built-in site; "

@@ -68,7 +68,8 @@ def test_a_site_refuses_us_when_most_answers_are_refusals() -> None:
 @pytest.mark.parametrize(
     ("message", "cause"),
     [
-        ("ConnectError: cannot resolve 'x.invalid': [Errno -2] Name or service not known", "name resolution failed"),
+        ("ConnectError: cannot resolve 'x.invalid': [Errno -2] Name or service not known",
+         "name resolution failed"),
         ("[Errno -3] Temporary failure in name resolution", "name resolution failed"),
         ("ConnectError: [Errno 111] Connect call failed ('127.0.0.1', 9)", "connection refused"),
         ("ProxyError: 502 Bad Gateway", "proxy"),
@@ -109,7 +110,8 @@ def _portal_routes(news: mk.NewsPortal) -> dict[str, Response]:
     return routes
 
 
-def _refusing_site(host: str, headers: tuple[tuple[str, str], ...] = ()) -> tuple[dict[str, Any], dict[str, Response]]:
+def _refusing_site(host: str,
+                   headers: tuple[tuple[str, str], ...] = ()) -> tuple[dict[str, Any], dict[str, Response]]:
     """A site whose every page answers 403 (``headers`` may mark it a challenge page)."""
     portal = mk.NewsPortal(articles=4, host=host, site_id=host.split(".")[0])
     routes = {url: Response(403, b"<h1>Just a moment...</h1>", (("Content-Type", "text/html"), *headers))
@@ -124,7 +126,8 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Crawled:
     root = tmp_path_factory.mktemp("outcomes")
     news = mk.NewsPortal(articles=12)
     blocked_site, blocked_routes = _refusing_site("blocked.example")
-    challenged_site, challenged_routes = _refusing_site("challenged.example", (("cf-mitigated", "challenge"),))
+    challenge = (("cf-mitigated", "challenge"),)
+    challenged_site, challenged_routes = _refusing_site("challenged.example", challenge)
     routes = {**_portal_routes(news), **blocked_routes, **challenged_routes}
     with PortalServer(routes) as server:
         config = root / "config.yaml"
@@ -195,8 +198,8 @@ def test_offline_every_site_is_named_with_its_cause_and_a_second_run_says_the_sa
     config.write_text(_unreachable_config(tmp_path / "archive", port))
     for attempt in ("first", "within the retry pause"):
         summary_path = tmp_path / f"{attempt}.json"
-        result = mk.run_cli(mk.crawl_command(config, tmp_path / "archive", "--since", "1d", "--max-pages", "500",
-                                             "--summary-json", str(summary_path)))
+        result = mk.run_cli(mk.crawl_command(config, tmp_path / "archive", "--since", "1d",
+                                             "--max-pages", "500", "--summary-json", str(summary_path)))
         mk.assert_no_traceback(result.stderr)
         assert result.returncode == 3, f"{attempt}: {result.stderr[-3000:]}"
         stderr = result.stderr
@@ -205,7 +208,8 @@ def test_offline_every_site_is_named_with_its_cause_and_a_second_run_says_the_sa
         assert "closed: no host reachable (127.0.0.1: connection refused)" in stderr, attempt
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         assert summary["fetched"] == 0 and summary["articles_written"] == 0
-        assert summary["sites"]["nowhere"]["unreachable"]["hosts"] == {"news.nowhere.invalid": "name resolution failed"}
+        hosts = summary["sites"]["nowhere"]["unreachable"]["hosts"]
+        assert hosts == {"news.nowhere.invalid": "name resolution failed"}
         assert [d["reason"] for d in summary["sites"]["closed"]["deferred"]] == ["robots_unavailable"]
         assert "fetched 1" not in stderr
 
