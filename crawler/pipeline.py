@@ -868,13 +868,16 @@ class Crawl:
         now = time.monotonic()
         if now - self._queue_counted >= QUEUE_COUNT_EVERY_S:  # a GROUP BY: not on every page
             self._queue_counted = now
-            queued: Counter[str] = Counter()
-            for (site, status), count in self._frontier.counts().items():
-                if status in (Status.TODO, Status.IN_PROGRESS):
-                    queued[site] += count
-            for site, one in self.progress.items():
-                one.queued = queued[site]
+            self._count_queues(self._frontier.counts())
         self._progress_callback(site_id, progress)
+
+    def _count_queues(self, counts: dict[tuple[str, Status], int]) -> None:
+        queued: Counter[str] = Counter()
+        for (site, status), count in counts.items():
+            if status in (Status.TODO, Status.IN_PROGRESS):
+                queued[site] += count
+        for site, one in self.progress.items():
+            one.queued = queued[site]
 
     def _summary(
         self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...],
@@ -882,6 +885,7 @@ class Crawl:
     ) -> CrawlSummary:
         now = time.time()
         counts = self._frontier.counts()
+        self._count_queues(counts)  # the display's last frame shows the queues as they are left
         todo = sum(count for (_, status), count in counts.items() if status is Status.TODO)
         deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
         robots = set(self._fetcher.robots.unavailable()).union(*(peer.robots_unavailable for peer in peers))

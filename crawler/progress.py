@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -33,18 +33,19 @@ from crawler.pipeline import CrawlSummary, SiteProgress
 PLAIN_EVERY_S = 10.0
 LIVE_REFRESH_PER_S = 4
 SUMMARY_SCHEMA = "crawler-summary/1"
-_COLUMN_GROUPS = {  # live-view columns beyond fetched/articles: outcome groups they add up
-    "no article": (Group.NOT_ARTICLE, Group.BEFORE_SINCE),
-    "4xx": (Group.HTTP_4XX, Group.CHALLENGE),
-    "5xx": (Group.HTTP_5XX,),
-    "failed": (Group.FAILED,),
-    "deferred": (Group.DEFERRED, Group.ROBOTS_UNAVAILABLE),
+_READ = frozenset({Group.ARTICLE, Group.LISTING, Group.CONTINUATION, Group.READ})
+_WAITING = frozenset({Group.DEFERRED, Group.ROBOTS_UNAVAILABLE, Group.QUEUED})
+# The live view's columns beyond fetched/articles, each a test on an outcome; the caption
+# lists every outcome of "other", "failed" and "deferred" by reason.
+_COLUMNS: dict[str, Callable[[Outcome], bool]] = {
+    "other": lambda o: not o.failed and o.group not in _READ | _WAITING,  # not an article, HTTP 4xx ...
+    "failed": lambda o: o.failed,
+    "deferred": lambda o: o.group in _WAITING,
 }
-_SHOWN_IN_COLUMNS = {Group.ARTICLE, Group.LISTING, Group.CONTINUATION, Group.READ}
 
 
-def _count(progress: SiteProgress, groups: tuple[Group, ...]) -> int:
-    return sum(count for outcome, count in progress.outcomes.items() if outcome.group in groups)
+def _count(progress: SiteProgress, wanted: Callable[[Outcome], bool]) -> int:
+    return sum(count for outcome, count in progress.outcomes.items() if wanted(outcome))
 
 
 def _total(progress: Mapping[str, SiteProgress]) -> SiteProgress:
@@ -69,11 +70,12 @@ def progress_table(progress: Mapping[str, SiteProgress], elapsed_s: float) -> Ta
     """The live view: a row per site and a total row; other outcomes in the caption."""
     total = _total(progress)
     table = Table(
-        title=f"crawl  {_elapsed(elapsed_s)} elapsed  queue {total.queued}", box=box.SIMPLE_HEAD,
-        pad_edge=False, caption_justify="left", title_justify="left",
+        title=f"crawl  {_elapsed(elapsed_s)} elapsed  queue {total.queued}  {total.bytes / 1e6:.1f} MB",
+        box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False,
+        caption_justify="left", title_justify="left",
     )
     table.add_column("site", no_wrap=True, min_width=max((len(s) for s in progress), default=4))
-    for column in ("fetched", "articles", *_COLUMN_GROUPS, "queue", "MB", "pages/s"):
+    for column in ("fetched", "articles", *_COLUMNS, "queue", "pages/s"):
         table.add_column(column, justify="right", no_wrap=True)
     for site_id, p in sorted(progress.items()):
         table.add_row(site_id, *_cells(p))
@@ -86,22 +88,21 @@ def progress_table(progress: Mapping[str, SiteProgress], elapsed_s: float) -> Ta
 
 
 def _cells(p: SiteProgress) -> list[str]:
-    counts = [str(_count(p, groups)) for groups in _COLUMN_GROUPS.values()]
-    rate = f"{p.rate():.1f}"
-    return [str(p.fetched), str(p.articles), *counts, str(p.queued), f"{p.bytes / 1e6:.1f}", rate]
+    counts = [str(_count(p, wanted)) for wanted in _COLUMNS.values()]
+    return [str(p.fetched), str(p.articles), *counts, str(p.queued), f"{p.rate():.1f}"]
 
 
 def _details(p: SiteProgress) -> str:
     """Every outcome the columns lump together, by reason, with the time deferrals are due."""
     parts = [f"{outcome.label} ×{count}" for outcome, count in sorted(p.outcomes.items())
-             if outcome.group not in _SHOWN_IN_COLUMNS]
+             if outcome.group not in _READ]
     parts += [f"{reason} due {_clock(when)}" for reason, when in sorted(p.due.items())]
     parts += [f"{host}: {cause}" for host, cause in sorted(p.down.items())]
     return " · ".join(parts)
 
 
 def _plain_counts(site_id: str, p: SiteProgress) -> str:
-    counts = ", ".join(f"{name} {_count(p, groups)}" for name, groups in _COLUMN_GROUPS.items())
+    counts = ", ".join(f"{name} {_count(p, wanted)}" for name, wanted in _COLUMNS.items())
     return f"{site_id}: fetched {p.fetched}, articles {p.articles}, {counts}, queue {p.queued}"
 
 
@@ -154,7 +155,8 @@ class CrawlView:
         root = logging.getLogger()
         self._saved_handlers = list(root.handlers)
         level = min((h.level for h in self._saved_handlers), default=logging.WARNING)
-        self._handler = RichHandler(console=self.console, show_path=False, level=level)
+        self._handler = RichHandler(console=self.console, show_path=False, level=level,
+                                    log_time_format="%H:%M:%S")
         for handler in self._saved_handlers:
             root.removeHandler(handler)
         root.addHandler(self._handler)
