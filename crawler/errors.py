@@ -33,8 +33,9 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
     │   └── FrontierCorrupt                    the state database is damaged
     └── Interrupted                   exit 11  SIGINT/SIGTERM: stopped cleanly, resumable
 
-Exit code 0 is success; 2 is a command-line usage error (argparse); 3 means the run finished
-but some URLs failed (see the summary).
+Exit code 0 is success; 2 is a command-line usage error (argparse, ``UsageError``); 3 means
+the run finished but some URLs failed, a site refused us or could not be reached
+(``crawler.outcomes``; see the summary).
 """
 
 from __future__ import annotations
