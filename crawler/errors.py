@@ -5,8 +5,8 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
 (``failed:<reason>`` / ``skipped:<reason>``) and a process exit code::
 
     CrawlerError                      exit 1   reason "error"
-    ├── ConfigError                   exit 4   invalid config.yaml, site rules or CLI values
-    │   └── UsageError                exit 2   a command-line value that does not parse
+    ├── ConfigError                   exit 4   invalid config.yaml or site rules
+    │   └── UsageError                exit 2   a command-line value that cannot be used
     ├── InputError                    exit 5   a file or stdin that cannot be read
     ├── ExtractionError               exit 6   page read, but no article could be extracted
     │   ├── NotAnArticle                       the page is a listing, binary or empty
@@ -33,8 +33,9 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
     │   └── FrontierCorrupt                    the state database is damaged
     └── Interrupted                   exit 11  SIGINT/SIGTERM: stopped cleanly, resumable
 
-Exit code 0 is success; 2 is a command-line usage error (argparse); 3 means the run finished
-but some URLs failed (see the summary).
+Exit code 0 is success; 2 is a command-line usage error (argparse, ``UsageError``); 3 means
+the run finished but some URLs failed, a site refused us or could not be reached
+(``crawler.outcomes``; see the summary).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ConfigError(CrawlerError):
 
 
 class UsageError(ConfigError):
-    """A command-line value that does not parse (``--since ²d``): exit 2, like argparse's errors."""
+    """A command-line value that cannot be used (``--max-pages -5``, ``--sites nosuch``, ``--since ²d``)."""
 
     exit_code = EXIT_USAGE
     reason = "usage"

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import re
 import signal
 import socket
 import time
@@ -66,6 +68,7 @@ from crawler.errors import (
     FrontierError,
     OutOfSpace,
     ScopeViolation,
+    UsageError,
     full_disk_as_out_of_space,
     is_out_of_space,
     out_of_space,
@@ -73,12 +76,14 @@ from crawler.errors import (
 from crawler.extract import Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
-from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
+from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.models import Article, Exchange, Page, Source
+from crawler.outcomes import Outcome, answered, classify, failures, is_challenge, network_cause, refusal
 from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
+from crawler.transport import ProxyRoutes
 from crawler.urls import canonicalize
 from crawler.warc.index import settle_spools
 from crawler.warc.payloads import scan_payloads
@@ -92,6 +97,8 @@ log = logging.getLogger(__name__)
 # cost). 50 hosts × 32 requests at once: 64 → 256 pools cut the scans (is_idle calls) 5×.
 CONNECTION_POOLS = 256
 OTHERS_POLL_S = 0.05  # how often an idle process of a multi-process crawl looks for new work
+QUEUE_COUNT_EVERY_S = 1.0  # how often the progress display's queue sizes are counted
+UNREACHABLE_FILE = "unreachable.json"  # under state/: sites the last run could not reach
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -115,7 +122,13 @@ class CrawlOptions:
 
 @dataclass
 class SiteProgress:
-    """Running counts for one site (what the progress display shows)."""
+    """Running counts for one site in this run (what the progress display shows).
+
+    ``fetched`` counts URLs that got a response; ``outcomes`` every URL settled, by
+    ``crawler.outcomes.Outcome``; ``due`` the earliest next attempt per deferral reason;
+    ``down`` the hosts that could not be reached, with the cause. ``queued`` is the site's
+    queue (todo and in progress), refreshed now and then.
+    """
 
     fetched: int = 0
     articles: int = 0
@@ -124,11 +137,57 @@ class SiteProgress:
     deferred: int = 0
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    due: dict[str, float] = field(default_factory=dict)
+    down: dict[str, str] = field(default_factory=dict)
+    queued: int = 0
 
     def rate(self) -> float:
         """Fetched pages per second since the start."""
         elapsed = time.monotonic() - self.started
         return self.fetched / elapsed if elapsed > 0 else 0.0
+
+    def settle(
+        self, status: Status, reason: str | None, kind: Kind | None = None, *, due: float | None = None,
+        message: str | None = None,
+    ) -> Outcome:
+        """Count one URL's end in this run (``due``: when a deferred URL is tried again;
+        ``message``: the error, which names a host that could not be reached)."""
+        outcome = classify(status, reason, kind)
+        self.outcomes[outcome] += 1
+        if status is Status.FAILED:
+            self.errors += 1
+        elif status is Status.SKIPPED:
+            self.skipped += 1
+        elif status is Status.TODO:
+            self.deferred += 1
+            if due is not None:
+                key = reason or "later"
+                self.due[key] = min(due, self.due.get(key, due))
+        cause = network_cause(message) if message and reason in _NETWORK_REASONS else None
+        if cause is not None and message is not None:
+            self.down[_host_of(message)] = cause
+        return outcome
+
+    def merge(self, other: SiteProgress) -> None:
+        """Add another process's counts of the same site."""
+        for name in ("fetched", "articles", "errors", "skipped", "deferred", "bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.queued = max(self.queued, other.queued)
+        self.outcomes.update(other.outcomes)
+        for reason, when in other.due.items():
+            self.due[reason] = min(when, self.due.get(reason, when))
+        self.down.update(other.down)
+        self.started = min(self.started, other.started)
+
+
+# failures that say the host was not reached at all
+_NETWORK_REASONS = frozenset({"connect", "timeout", "tls", "robots_unavailable"})
+
+
+def _host_of(message: str) -> str:
+    found = re.search(r"https?://([^/\s:]+)", message)
+    return found.group(1) if found else "?"
 
 
 ProgressCallback = Callable[[str, SiteProgress], None]
@@ -136,7 +195,13 @@ ProgressCallback = Callable[[str, SiteProgress], None]
 
 @dataclass(frozen=True)
 class CrawlSummary:
-    """The end of a run: frontier counts, outputs, and why it stopped."""
+    """The end of a run: the frontier's counts (cumulative, every run of the archive), this
+    run's counts per site (``progress``), outputs, and why it stopped.
+
+    ``deferrals``: (site, reason) → (URLs, earliest next attempt, epoch s) of queued URLs not
+    due yet. ``unreachable``: site → {host: cause} for sites none of whose hosts answered
+    (this run, or the last run when this one could not try again yet: ``unreachable_at``).
+    """
 
     counts: dict[tuple[str, Status], int]
     reasons: dict[tuple[str, Status, str], int]
@@ -152,16 +217,31 @@ class CrawlSummary:
     recovered: tuple[str, ...]
     robots_unavailable: tuple[str, ...]
     elapsed_s: float
+    deferrals: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    unreachable: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreachable_at: dict[str, float] = field(default_factory=dict)  # when a carried diagnosis was made
+    started_at: float = 0.0  # epoch seconds
+    proxies: tuple[str, ...] = ()  # the proxies requests went through (config or environment)
 
     def total(self, status: Status) -> int:
+        """URLs of ``status`` in the frontier (every run)."""
         return sum(count for (_, s), count in self.counts.items() if s is status)
+
+    def failed_this_run(self) -> int:
+        return sum(failures(p.outcomes) for p in self.progress.values())
+
+    def refused(self) -> dict[str, tuple[int, int]]:
+        """Sites most of whose answers this run were 401/403/429 or a challenge page."""
+        found = {site: refusal(p.outcomes) for site, p in self.progress.items()}
+        return {site: counts for site, counts in found.items() if counts is not None}
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 3 some URLs failed, 11 interrupted (crawler/errors.py)."""
+        """11 interrupted; 3 when a URL failed, a site refused us or none of a site's hosts
+        could be reached (this run); else 0 (crawler/errors.py, README "Exit codes")."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.total(Status.FAILED):
+        if self.failed_this_run() or self.refused() or self.unreachable:
             return EXIT_SOME_FAILED
         return EXIT_OK
 
@@ -229,6 +309,7 @@ class Crawl:
         self._signals = 0
         self._claimed_total = 0
         self._hit_max_pages = False
+        self._queue_counted = 0.0
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
         self._cpu_sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-sync")
         # set in run()
@@ -409,11 +490,11 @@ class Crawl:
         try:
             url = canonicalize(raw, max_length=self.config.crawl.max_url_length)
         except ScopeViolation as exc:
-            raise ConfigError(f"--seed {raw}: {exc}") from exc
+            raise UsageError(f"--seed {raw}: {exc}") from exc
         site = self._extractor.site_for(url)
         if site is None or site.id not in self._site_ids:
             known = ", ".join(f"{s.id} ({', '.join(s.domains)})" for s in self.sites)
-            raise ConfigError(
+            raise UsageError(
                 f"--seed {raw}: no selected site covers host {url.split('/')[2]!r}; selected: {known}. "
                 "Add the site to config.yaml or pick it with --sites"
             )
@@ -592,7 +673,7 @@ class Crawl:
         result = await self._fetcher.fetch(claimed.url)
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
-        progress.fetched += 1
+        progress.fetched += bool(result.exchanges)  # only what got an answer
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
         if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
             raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
@@ -603,7 +684,7 @@ class Crawl:
             outcome = await self._handle(claimed, site, result.final, sources[-1], progress)
         except (DecodeError, ExtractionError) as exc:
             log.warning("%s: %s", claimed.url, exc)
-            progress.errors += 1
+            progress.settle(Status.FAILED, exc.reason)
             self._frontier.mark_failed(claimed.id, exc.reason)
         else:
             await self._commit.durable()
@@ -612,29 +693,31 @@ class Crawl:
             self._frontier.mark_done(
                 claimed.id, outcome.reason, warc=last.warc, offset=last.offset, settled=outcome.settled
             )
+            progress.settle(Status.DONE, outcome.reason, claimed.kind)
         finally:
             self._report(claimed.site, progress)
 
     def _finish_unfetched(self, claimed: Claimed, result: FetchResult, progress: SiteProgress) -> None:
         error = result.error
         reason = error.reason if error is not None else "no_response"
+        message = str(error) if error is not None else None
         if result.retry_at is not None:
-            progress.deferred += 1
+            progress.settle(Status.TODO, reason, due=result.retry_at, message=message)
             self._frontier.defer(claimed.id, result.retry_at, reason)
         elif result.skipped:
-            progress.skipped += 1
+            progress.settle(Status.SKIPPED, reason)
             self._frontier.mark_skipped(claimed.id, reason)
         else:
-            progress.errors += 1
+            progress.settle(Status.FAILED, reason, message=message)
             self._frontier.mark_failed(claimed.id, reason)
 
     async def _handle(
         self, claimed: Claimed, site: Site, final: Exchange, source: Source, progress: SiteProgress
     ) -> _Outcome:
         """Read a fetched page: discover its links or extract its article."""
-        if final.status in (404, 410):
-            return _Outcome("not_found")
-        if final.status >= 300:
+        if is_challenge(final):
+            return _Outcome("challenge")
+        if final.status >= 300:  # done:http_<status>: counted by crawler.outcomes
             return _Outcome(f"http_{final.status}")
         if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
             assembly, done = await self._on_cpu(self._begin, final, source)
@@ -791,21 +874,39 @@ class Crawl:
         return None
 
     def _report(self, site_id: str, progress: SiteProgress) -> None:
-        if self._progress_callback is not None:
-            self._progress_callback(site_id, progress)
+        if self._progress_callback is None:
+            return
+        now = time.monotonic()
+        if now - self._queue_counted >= QUEUE_COUNT_EVERY_S:  # a GROUP BY: not on every page
+            self._queue_counted = now
+            self._count_queues(self._frontier.counts())
+        self._progress_callback(site_id, progress)
+
+    def _count_queues(self, counts: dict[tuple[str, Status], int]) -> None:
+        queued: Counter[str] = Counter()
+        for (site, status), count in counts.items():
+            if status in (Status.TODO, Status.IN_PROGRESS):
+                queued[site] += count
+        for site, one in self.progress.items():
+            one.queued = queued[site]
 
     def _summary(
         self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...],
         peers: Sequence[PeerResult] = (),
     ) -> CrawlSummary:
         now = time.time()
-        todo = sum(count for (_, status), count in self._frontier.counts().items() if status is Status.TODO)
+        counts = self._frontier.counts()
+        self._count_queues(counts)  # the display's last frame shows the queues as they are left
+        todo = sum(count for (_, status), count in counts.items() if status is Status.TODO)
         deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
         robots = set(self._fetcher.robots.unavailable()).union(*(peer.robots_unavailable for peer in peers))
+        progress = _merged_progress([self.progress, *(peer.progress for peer in peers)])
+        deferrals = _deferrals(self._frontier, now)
+        unreachable, unreachable_at = _unreachable(self.options.archive_dir, progress, deferrals, now)
         return CrawlSummary(
-            counts=self._frontier.counts(),
+            counts=counts,
             reasons=self._frontier.reasons(),
-            progress=_merged_progress([self.progress, *(peer.progress for peer in peers)]),
+            progress=progress,
             articles_written=self._sink.written + sum(peer.articles_written for peer in peers),
             duplicates=self._sink.duplicates + sum(peer.duplicates for peer in peers),
             warcs=tuple(sorted([*warcs, *(path for peer in peers for path in peer.warcs)])),
@@ -817,6 +918,12 @@ class Crawl:
             recovered=recovered,
             robots_unavailable=tuple(sorted(robots)),
             elapsed_s=time.monotonic() - started,
+            deferrals=deferrals,
+            unreachable=unreachable,
+            unreachable_at=unreachable_at,
+            started_at=now - (time.monotonic() - started),
+            proxies=tuple(sorted(re.sub(r"//[^/@]*@", "//", proxy)  # without credentials
+                                 for proxy in ProxyRoutes.build(self.config.crawl.proxy, True).proxies())),
         )
 
 
@@ -970,15 +1077,46 @@ def _merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, Site
     merged: dict[str, SiteProgress] = {}
     for part in parts:
         for site_id, one in part.items():
-            total = merged.setdefault(site_id, SiteProgress(started=one.started))
-            total.fetched += one.fetched
-            total.articles += one.articles
-            total.errors += one.errors
-            total.skipped += one.skipped
-            total.deferred += one.deferred
-            total.bytes += one.bytes
-            total.started = min(total.started, one.started)
+            merged.setdefault(site_id, SiteProgress(started=one.started)).merge(one)
     return merged
+
+
+def _deferrals(frontier: FrontierStore, now: float) -> dict[tuple[str, str], tuple[int, float]]:
+    """(site, reason) → (queued URLs not due before ``now``, the earliest next attempt)."""
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    for row in frontier.rows(Status.TODO):
+        if row.next_attempt_at > now:
+            key = (row.site, row.reason or "later")
+            count, first = found.get(key, (0, row.next_attempt_at))
+            found[key] = (count + 1, min(first, row.next_attempt_at))
+    return found
+
+
+def _unreachable(
+    archive: Path, progress: dict[str, SiteProgress], deferrals: dict[tuple[str, str], tuple[int, float]],
+    now: float,
+) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
+    """Sites none of whose hosts answered: those asked this run with no answer, and those the
+    last run found unreachable that could not be asked again yet (their URLs all deferred).
+    Kept in ``state/unreachable.json`` for that second case."""
+    path = archive / STATE_DIR / UNREACHABLE_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    found: dict[str, dict[str, str]] = {}
+    when: dict[str, float] = {}
+    waiting = {site for site, _ in deferrals}
+    for site, one in progress.items():
+        if one.outcomes and one.down and not answered(one.outcomes):
+            found[site], when[site] = dict(one.down), now
+        elif not one.outcomes and site in waiting and isinstance(before.get(site), dict):
+            found[site] = {str(k): str(v) for k, v in before[site].get("hosts", {}).items()}
+            when[site] = float(before[site].get("at", 0.0))
+    record = {site: {"hosts": hosts, "at": when[site]} for site, hosts in found.items()}
+    with contextlib.suppress(OSError):
+        path.write_text(json.dumps(record), encoding="utf-8")
+    return found, {site: at for site, at in when.items() if at != now}
 
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:
