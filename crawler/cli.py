@@ -95,6 +95,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from crawler.warc.replaycli import open_output, replay_options
 
     options: ReplayOptions = replay_options(args)
+    if args.cluster:
+        from crawler import clusterview
+
+        return clusterview.run(args, options, sys.stderr)
     with open_output(args.output) as out:
         summary = replay(args.paths, out, options, workers=args.workers,
                          on_damage=lambda message: print(message, file=sys.stderr))
@@ -183,6 +187,13 @@ def _build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--sites", help="comma-separated site ids to keep")
     replay.add_argument("--strict", action="store_true", help="stop at the first damaged record")
     replay.add_argument("--config", default=None)
+    replay.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help="replay on Dask: tcp://SCHEDULER:8786, or local:N worker processes "
+                             "(-o is then a directory of shards)")
+    replay.add_argument("--format", default="jsonl", choices=["jsonl", "parquet"],
+                        help="shard format (--cluster)")
+    replay.add_argument("--force", action="store_true",
+                        help="--cluster: replace an earlier replay in -o DIR of other inputs or options")
     replay.set_defaults(handler=_cmd_replay)
 
     verify = verbs.add_parser("verify", help="check WARC files: gzip members, lengths, digests")
