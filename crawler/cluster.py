@@ -27,6 +27,7 @@ import heapq
 import json
 import logging
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -290,7 +291,7 @@ class ClusterReport:
     summary: ReplaySummary = field(default_factory=ReplaySummary)
     parts_skipped: int = 0
     shards_written: int = 0
-    damages: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each phase, as the driver saw it
 
 
 @contextlib.contextmanager
@@ -338,6 +339,7 @@ def replay_on_cluster(
     layout = Layout.for_inputs(Path(root), files, fmt)
     check_manifest(layout, manifest_data(layout, files, options), force=force)
     report = ClusterReport()
+    started = time.perf_counter()
     say = on_damage or (lambda message: log.warning("%s", message))
     parts = [PartTask(i, path, str(layout.part(i)), str(layout.side(i)), options)
              for i, path in enumerate(files)]
@@ -351,15 +353,18 @@ def replay_on_cluster(
             say(message)
         if on_part is not None:
             on_part(done)
+    report.seconds["files"] = time.perf_counter() - started
     plans = tuple(str(layout.plan(i)) for i in range(len(files)))
     merge = MergeTask(tuple(files), tuple(p.side for p in parts), plans, str(layout.merged), options)
     merged = client.submit(merge_parts, merge, key=f"replay-merge-{job}", pure=False).result()
     for message in merged["damages"]:
         say(message)
+    report.seconds["merge"] = time.perf_counter() - started - sum(report.seconds.values())
     shards = [ShardTask(p.part, str(layout.plan(p.index)), str(layout.shard(p.index)), fmt) for p in parts]
     written = client.map(finish_shard, shards, key=[f"replay-shard-{job}-{name}" for name in layout.names],
                          pure=False)
     report.shards_written = sum(bool(f.result()) for f in as_completed(written))
     remove_temporaries(layout.root)
+    report.seconds["shards"] = time.perf_counter() - started - sum(report.seconds.values())
     report.summary = _summary_of(merged["summary"])
     return report

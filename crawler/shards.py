@@ -215,67 +215,85 @@ class Side:
         return len(self.keys)
 
     def to_bytes(self) -> bytes:
+        codec = _Codec(self.path)
+        origins = {  # each capture once, in a table; the maps name it by its row
+            "by_id": [[key, codec.capture_row(c)] for key, c in self.origins.by_id.items()],
+            "by_uri_date": [[uri, date, codec.capture_row(c)]
+                            for (uri, date), c in self.origins.by_uri_date.items()],
+            "by_digest": [[key, codec.capture_row(c)] for key, c in self.origins.by_digest.items()],
+        }
         return _json({
             "index": self.index, "path": self.path, "records": self.records, "captures": self.captures,
             "unknown_types": self.unknown_types, "failed": dict(sorted(self.failed.items())),
             "damages": self.damages, "keys": [[*key, digest] for key, digest in self.keys],
-            "consumed": self.consumed, "pending": [_pending_out(p) for p in self.pending],
-            "origins": {"by_id": _captures_out(self.origins.by_id),
-                        "by_uri_date": [[*key, _capture_out(c)]
-                                        for key, c in self.origins.by_uri_date.items()],
-                        "by_digest": _captures_out(self.origins.by_digest)},
-            "by_url": [[url, [_ref_out(ref) for ref in refs]] for url, refs in self.by_url.items()],
+            "consumed": self.consumed, "pending": [codec.pending_out(p) for p in self.pending],
+            "by_url": [[url, [codec.ref_out(ref, url) for ref in refs]] for url, refs in self.by_url.items()],
+            "origins": origins, "capture_table": codec.table,
         })
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Side:
         raw = json.loads(data)
+        codec = _Codec(raw["path"], raw["capture_table"])
         origins = raw["origins"]
         index = OriginIndex(
-            by_id={key: _capture_in(c) for key, c in origins["by_id"]},
-            by_uri_date={(uri, date): _capture_in(c) for uri, date, c in origins["by_uri_date"]},
-            by_digest={key: _capture_in(c) for key, c in origins["by_digest"]},
+            by_id={key: codec.capture_at(row) for key, row in origins["by_id"]},
+            by_uri_date={(uri, date): codec.capture_at(row) for uri, date, row in origins["by_uri_date"]},
+            by_digest={key: codec.capture_at(row) for key, row in origins["by_digest"]},
         )
         return cls(raw["index"], raw["path"], raw["records"], raw["captures"], raw["unknown_types"],
                    Counter(raw["failed"]), raw["damages"],
                    [((t, f, p), digest) for t, f, p, digest in raw["keys"]],
                    [(path, offset, member) for path, offset, member in raw["consumed"]],
-                   [_pending_in(p) for p in raw["pending"]], index,
-                   {url: [_ref_in(r) for r in refs] for url, refs in raw["by_url"]})
+                   [codec.pending_in(p) for p in raw["pending"]], index,
+                   {url: [codec.ref_in(r, url) for r in refs] for url, refs in raw["by_url"]})
 
 
-def _capture_out(capture: Capture) -> list[Any]:
-    return [capture.path, capture.offset, capture.member_index, capture.uri, capture.date, capture.digest]
+class _Codec:
+    """Captures and page references as JSON rows: the file's own path (``home``) and a
+    reference's own URL are left out (null) and put back, so an index costs a few hundred
+    bytes per capture."""
 
+    def __init__(self, home: str, table: list[list[Any]] | None = None) -> None:
+        self.home = home
+        self.table: list[list[Any]] = table or []
+        self._rows: dict[Capture, int] = {}
+        self._captures = [self._capture_in(row) for row in self.table]
 
-def _capture_in(raw: list[Any]) -> Capture:
-    return Capture(*raw)
+    def capture_row(self, capture: Capture) -> int:
+        if capture not in self._rows:
+            self._rows[capture] = len(self.table)
+            path = None if capture.path == self.home else capture.path
+            self.table.append([path, capture.offset, capture.member_index, capture.uri, capture.date,
+                               capture.digest])
+        return self._rows[capture]
 
+    def capture_at(self, row: int) -> Capture:
+        return self._captures[row]
 
-def _captures_out(captures: dict[str, Capture]) -> list[list[Any]]:
-    return [[key, _capture_out(capture)] for key, capture in captures.items()]
+    def _capture_in(self, row: list[Any]) -> Capture:
+        path, offset, member_index, uri, date, digest = row
+        return Capture(path if path is not None else self.home, offset, member_index, uri, date, digest)
 
+    def ref_out(self, ref: PageRef, url: str | None = None) -> list[Any]:
+        original = self.capture_row(ref.original) if ref.original else None
+        return [None if ref.path == self.home else ref.path, ref.offset, None if ref.url == url else ref.url,
+                ref.status, ref.location, original, ref.member_index, ref.date_us]
 
-def _ref_out(ref: PageRef) -> list[Any]:
-    original = _capture_out(ref.original) if ref.original else None
-    return [ref.path, ref.offset, ref.url, ref.status, ref.location, original, ref.member_index, ref.date_us]
+    def ref_in(self, raw: list[Any], url: str | None = None) -> PageRef:
+        path, offset, own_url, status, location, original, member_index, date_us = raw
+        return PageRef(path if path is not None else self.home, offset,
+                       own_url if own_url is not None else url or "", status, location,
+                       self.capture_at(original) if original is not None else None, member_index, date_us)
 
+    def pending_out(self, state: Pending) -> list[Any]:
+        return [list(state.key), self.ref_out(state.first), [self.ref_out(r) for r in state.pages],
+                state.wanted, state.instead]
 
-def _ref_in(raw: list[Any]) -> PageRef:
-    path, offset, url, status, location, original, member_index, date_us = raw
-    return PageRef(path, offset, url, status, location, _capture_in(original) if original else None,
-                   member_index, date_us)
-
-
-def _pending_out(state: Pending) -> list[Any]:
-    return [list(state.key), _ref_out(state.first), [_ref_out(r) for r in state.pages], state.wanted,
-            state.instead]
-
-
-def _pending_in(raw: list[Any]) -> Pending:
-    key, first, pages, wanted, instead = raw
-    pages_in = tuple(_ref_in(r) for r in pages)
-    return Pending((key[0], key[1], key[2]), _ref_in(first), pages_in, wanted, instead)
+    def pending_in(self, raw: list[Any]) -> Pending:
+        key, first, pages, wanted, instead = raw
+        refs = tuple(self.ref_in(r) for r in pages)
+        return Pending((key[0], key[1], key[2]), self.ref_in(first), refs, wanted, instead)
 
 
 # ---------------------------------------------------------------------- phase 2: a part's plan
