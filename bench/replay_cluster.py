@@ -69,13 +69,13 @@ def child_pool(paths: list[str], workers: int, out: str) -> dict[str, Any]:
 
 
 def child_dask(paths: list[str], workers: int, out: str) -> dict[str, Any]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from crawler.cluster import replay_on_cluster
+    from crawler.cluster import local_cluster, replay_on_cluster
     from crawler.replay import ReplayOptions
 
     started, cpu = time.perf_counter(), _cpu_now()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = local_cluster(workers)
     with cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
         start_s = time.perf_counter() - started

@@ -5,6 +5,7 @@ summary at the end."""
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from typing import TextIO
 
@@ -37,7 +38,8 @@ class ClusterView:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._progress.stop()
+        if self.console.is_terminal:
+            self._progress.stop()
 
     def part(self, done: PartDone) -> None:
         self.done += 1
@@ -63,6 +65,16 @@ class ClusterView:
         self.console.print(message, markup=False, soft_wrap=True)
 
 
+def _quiet_dask() -> None:
+    """A LocalCluster's scheduler and nannies log every start and stop at INFO (distributed's
+    own logging config, applied on import, sets a level on each of its loggers)."""
+    import distributed  # noqa: F401
+
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run(args: argparse.Namespace, options: ReplayOptions, stream: TextIO) -> int:
     """``crawler replay PATHS --cluster ADDRESS -o DIR``: exit 0, or 7 when a record was damaged."""
     if args.output == "-":
@@ -70,6 +82,8 @@ def run(args: argparse.Namespace, options: ReplayOptions, stream: TextIO) -> int
     if args.format not in FORMATS:
         raise errors.ConfigError(f"--format {args.format}: choose one of {', '.join(FORMATS)}")
     total = len(expand_inputs(args.paths))
+    if not args.verbose:
+        _quiet_dask()
     with connect(args.cluster) as client, ClusterView(stream, total) as view:
         report = replay_on_cluster(args.paths, args.output, options, client=client, fmt=args.format,
                                    force=args.force, on_part=view.part, on_damage=view.damage)

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from crawler.cluster import expand_inputs, replay_on_cluster
+from crawler.cluster import expand_inputs, local_cluster, replay_on_cluster
 from crawler.config import ArchiveSettings
-from crawler.errors import ConfigError
+from crawler.errors import ArchiveError, ConfigError
 from crawler.models import Exchange
 from crawler.replay import ReplayOptions, ReplaySummary, replay
 from crawler.shards import parquet_schema, read_shard
@@ -122,8 +122,7 @@ def test_the_archive_needs_every_cross_file_step(archive: Path, expected: Expect
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as dask:
+    with local_cluster(2) as cluster, distributed.Client(cluster) as dask:
         yield dask
 
 
@@ -206,6 +205,11 @@ def test_parquet_shards_load_in_pyarrow_and_pandas(archive: Path, expected: Expe
     assert set(frame["source"].iloc[0]) == {"warc", "offset", "record_id", "fetched"}
 
 
+def test_strict_stops_at_the_first_damaged_record(archive: Path, client: Any, tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="offset"):
+        replay_on_cluster([archive], tmp_path, ReplayOptions(strict=True), client=client)
+
+
 def test_list_files_of_paths_as_common_crawl_publishes(archive: Path, tmp_path: Path) -> None:
     files = sorted(archive.glob("*.warc.gz"))
     listing = archive / "warc.paths"
@@ -252,7 +256,8 @@ class Scheduler:
 def scheduler() -> Iterator[Scheduler]:
     port = _free_port()
     started = Scheduler(f"tcp://127.0.0.1:{port}", [])
-    started.processes.append(_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"))
+    started.processes.append(_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+                                   "--dashboard-address", "127.0.0.1:0"))
     try:
         started.worker()
         started.worker()
