@@ -198,6 +198,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     config = _config(args)
     _site_ids(args.sites, config, extra=["generic"])
     options: ReplayOptions = replay_options(args)
+    if args.cluster:
+        from crawler import clusterview
+
+        return clusterview.run(args, options, sys.stderr)
     with open_output(args.output) as out:
         summary = replay(args.paths, out, options, workers=args.workers,
                          on_damage=lambda message: print(message, file=sys.stderr))
@@ -327,6 +331,13 @@ def _add_replay(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     replay.add_argument("--strict", action="store_true", help="stop at the first damaged record")
     replay.add_argument("--since", type=_since, default=None, metavar="DATE",
                         help="skip articles before DATE, as the crawl does (YYYY-MM-DD, or 1d, 6h)")
+    replay.add_argument("--cluster", default=None, metavar="ADDRESS",
+                        help="replay on Dask: tcp://SCHEDULER:8786, or local:N worker processes "
+                             "(-o is then a directory of shards)")
+    replay.add_argument("--format", default="jsonl", choices=["jsonl", "parquet"],
+                        help="shard format (--cluster)")
+    replay.add_argument("--force", action="store_true",
+                        help="--cluster: replace an earlier replay in -o DIR of other inputs or options")
 
 
 def _add_verify(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -29,8 +29,8 @@ import multiprocessing
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache, partial
 from typing import IO, TypeVar
@@ -383,8 +383,20 @@ class _FileReplay:
 
 def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
     """Replay one file (a process-pool task)."""
+    return replay_file_indexed(task)[0]
+
+
+FileIndex = tuple[OriginIndex, dict[str, list[PageRef]]]  # a file's captures, as _index_file finds them
+
+
+def replay_file_indexed(task: tuple[int, str, ReplayOptions]) -> tuple[FileResult, FileIndex]:
+    """Replay one file and keep its capture index, so the cross-file step needs no second read
+    of the file (a cluster shard's side output)."""
     index, path, options = task
-    return _FileReplay(path, index, options).run()
+    job = _FileReplay(path, index, options)
+    result = job.run()
+    by_url = {url: [replace(ref, original=None) for ref in refs] for url, refs in job.by_url.items()}
+    return result, (job.origins, by_url)
 
 
 # ---------------------------------------------------------------------- the parent
@@ -421,10 +433,14 @@ def replay(
         late = []
         if pending:
             late = _resolve_pending(files, pending, options, consumed, summary, report, workers)
-        index_of = {path: index for index, path in enumerate(files)}
-        taken = _taken(consumed, index_of)
+        taken = taken_positions(files, consumed)
         _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
     return summary
+
+
+def taken_positions(files: Sequence[str], consumed: Iterable[Consumed]) -> set[tuple[int, int]]:
+    """The (file index, position) of every capture joined into another article (``_taken``)."""
+    return _taken(list(consumed), {path: index for index, path in enumerate(files)})
 
 
 def _run(files: list[str], options: ReplayOptions, workers: int | None) -> Iterator[FileResult]:
@@ -486,24 +502,39 @@ def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
 def _write_output(
     items: Iterable[tuple[Key, str, str]], out: IO[str], taken: set[tuple[int, int]], summary: ReplaySummary
 ) -> None:
+    for _, _, line in kept_articles(items, taken, summary):
+        out.write(line + "\n")
+
+
+def kept_articles(
+    items: Iterable[tuple[Key, str, T]], taken: set[tuple[int, int]], summary: ReplaySummary
+) -> Iterator[tuple[Key, str, T]]:
+    """The articles of ``items`` (in key order) that are output: not joined into another article,
+    not a duplicate of an earlier one (counted in ``summary``)."""
     seen: set[str] = set()
-    for (_, file_index, position), digest, line in items:
+    for item in items:
+        (_, file_index, position), digest, _ = item
         if (file_index, position) in taken:
             continue  # a page joined into another article is not an article of its own (the crawl settles it)
         if digest in seen:
             summary.duplicates += 1
             continue
         seen.add(digest)
-        out.write(line + "\n")
         summary.articles += 1
+        yield item
 
 
 def _index_all(files: list[str], workers: int | None) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
     """Every capture of ``files`` (files indexed in parallel, merged in file order: the first
     capture of a payload or URL still wins)."""
+    return merge_indexes(_in_pool(_index_file, files, workers))
+
+
+def merge_indexes(parts: Iterable[FileIndex]) -> FileIndex:
+    """One index of the files' indexes, given in file order (the first capture still wins)."""
     origins = OriginIndex()
     by_url: dict[str, list[PageRef]] = {}
-    for part_origins, part_by_url in _in_pool(_index_file, files, workers):
+    for part_origins, part_by_url in parts:
         origins.merge(part_origins)
         for url, refs in part_by_url.items():
             by_url.setdefault(url, []).extend(refs)
@@ -527,7 +558,16 @@ def _resolve_pending(
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
-    origins, by_url = _index_all(files, workers)
+    result = resolve_pending(pending, options, _index_all(files, workers))
+    consumed.extend(result.consumed)
+    _merge(result.failed, result.damages, summary, report)
+    return result.articles
+
+
+def resolve_pending(pending: Iterable[Pending], options: ReplayOptions, index: FileIndex) -> FileResult:
+    """The articles of ``pending`` completed from ``index`` (every file's captures), or with the
+    pages the crawl would have had; what they consumed, failed on and found damaged."""
+    origins, by_url = index
     result = FileResult(index=-1, path="")
     reader = _Reader(options, result)
     lookup = partial(lookup_capture, by_url)
@@ -538,6 +578,4 @@ def _resolve_pending(
             left = reader.complete(state, lookup, origins)
         if left is not None:
             reader.give_up(left, origins)
-    consumed.extend(result.consumed)
-    _merge(result.failed, result.damages, summary, report)
-    return result.articles
+    return result
