@@ -144,6 +144,7 @@ class CrawlSummary:
     recovered: tuple[str, ...]
     robots_unavailable: tuple[str, ...]
     elapsed_s: float
+    paused_hosts: tuple[tuple[str, float, str], ...] = ()  # (pace key, until epoch, why) still paused
 
     def total(self, status: Status) -> int:
         return sum(count for (_, s), count in self.counts.items() if s is status)
@@ -347,7 +348,9 @@ class Crawl:
             self._fetcher = await stack.enter_async_context(Fetcher(
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
+                on_pause=self._frontier.pause_host,
             ))
+            self._fetcher.restore_pauses(self._frontier.host_pauses(time.time()))  # pauses outlive a stop
             yield
 
     def _warcinfo(self) -> dict[str, str]:
@@ -833,6 +836,7 @@ class Crawl:
             recovered=recovered,
             robots_unavailable=tuple(sorted(robots)),
             elapsed_s=time.monotonic() - started,
+            paused_hosts=tuple((key, *pause) for key, pause in self._frontier.host_pauses(now).items()),
         )
 
 
