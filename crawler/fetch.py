@@ -46,7 +46,14 @@ from crawler.errors import (
 )
 from crawler.models import Exchange
 from crawler.politeness import Clock, PaceRule, PaceTooLong, Politeness, SystemClock, WireGate
-from crawler.retry import Deferral, RetryableStatus, is_retryable_status, parse_retry_after, retrying
+from crawler.retry import (
+    MAX_RETRY_AFTER_S,
+    Deferral,
+    RetryableStatus,
+    is_retryable_status,
+    parse_retry_after,
+    retrying,
+)
 from crawler.retry import transport_error as _transport_error
 from crawler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsResponse
 from crawler.scope import PinnedResolver, Resolver, Scope, system_resolver
@@ -270,6 +277,7 @@ class Fetcher:
 
     def _defer_host(self, key: str, url: str, seconds: float, why: str) -> NoReturn:
         """The host cannot be asked within this run's wait: record the pause, defer the URL."""
+        seconds = min(seconds, MAX_RETRY_AFTER_S)  # a Crawl-delay of 1e300 s: try again in a week
         until = self._clock.time() + seconds
         if self._on_pause is not None:
             self._on_pause(key, until, why)
