@@ -24,10 +24,10 @@ import importlib.util
 import io
 import logging
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NoReturn
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -45,8 +45,15 @@ from crawler.errors import (
     TransportError,
 )
 from crawler.models import Exchange
-from crawler.politeness import Clock, PaceRule, Politeness, SystemClock
-from crawler.retry import Deferral, RetryableStatus, is_retryable_status, parse_retry_after, retrying
+from crawler.politeness import Clock, PaceRule, PaceTooLong, Politeness, SystemClock, WireGate
+from crawler.retry import (
+    MAX_RETRY_AFTER_S,
+    Deferral,
+    RetryableStatus,
+    is_retryable_status,
+    parse_retry_after,
+    retrying,
+)
 from crawler.retry import transport_error as _transport_error
 from crawler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsResponse
 from crawler.scope import PinnedResolver, Resolver, Scope, system_resolver
@@ -64,6 +71,8 @@ MAX_RESPONSE_HEADERS = 1000
 REQUESTS_PER_POOL = 4  # a host allowed more requests at once is spread over several pools
 
 Archive = Callable[[Exchange], Awaitable[None]]
+OnPause = Callable[[str, float, str], None]
+"""``(pace key, until epoch seconds, why)``: a host pause to keep across runs (the frontier)."""
 Outcome = Literal["ok", "failed", "skipped", "deferred"]
 
 
@@ -141,8 +150,11 @@ class Fetcher:
         resolver: Resolver = system_resolver,
         client_shards: int = 1,
         trust_env: bool = True,
+        on_pause: OnPause | None = None,
     ) -> None:
         self._settings = settings
+        self._on_pause = on_pause
+        self._restored: dict[str, float] = {}  # pace key → pause end (epoch) from an earlier run
         self._archive = archive
         self._clock = clock or SystemClock()
         self._scope = Scope.build(sites, network.allow_private_addresses, settings.max_url_length)
@@ -245,16 +257,32 @@ class Fetcher:
             max_concurrency=cap or self._settings.max_concurrency_per_host,
         )
 
-    def _check_pause(self, key: str, url: str) -> None:
+    def restore_pauses(self, pauses: Mapping[str, tuple[float, str]]) -> None:
+        """Host pauses an earlier run recorded (``OnPause``): kept until their end, like its own."""
+        for key, (until, _why) in pauses.items():
+            self._restored[key] = max(until, self._restored.get(key, 0.0))
+
+    def _restore(self, key: str, rule: PaceRule) -> None:
+        until = self._restored.pop(key, None)
+        if until is not None and until > self._clock.time():
+            self._politeness.pause(key, rule, until - self._clock.time())
+
+    def _check_pause(self, key: str, rule: PaceRule, url: str) -> None:
         """Defer instead of holding a worker when ``key`` cannot be asked for a long while
         (a long Retry-After, or a huge robots.txt Crawl-delay)."""
+        self._restore(key, rule)
         remaining = self._politeness.ready_in(key)
         if remaining > self._settings.retry.retry_after_max_s:
-            error = HttpStatusError(
-                f"{url}: {key} may not be asked for {remaining:.0f} s (Retry-After or Crawl-delay)",
-                reason="paused",
-            )
-            raise Deferral(error, self._clock.time() + remaining)
+            self._defer_host(key, url, remaining, self._politeness.why_waiting(key))
+
+    def _defer_host(self, key: str, url: str, seconds: float, why: str) -> NoReturn:
+        """The host cannot be asked within this run's wait: record the pause, defer the URL."""
+        seconds = min(seconds, MAX_RETRY_AFTER_S)  # a Crawl-delay of 1e300 s: try again in a week
+        until = self._clock.time() + seconds
+        if self._on_pause is not None:
+            self._on_pause(key, until, why)
+        error = HttpStatusError(f"{url}: {key} may not be asked for {seconds:.0f} s ({why})", reason="paused")
+        raise Deferral(error, until)
 
     async def _fetch_hop(self, url: str, site: Site) -> Exchange:
         """One hop with retries: the exchange, or a typed failure."""
@@ -263,7 +291,7 @@ class Fetcher:
         try:
             async for attempt in retrying(policy, self._clock.sleep):
                 with attempt:
-                    self._check_pause(key, url)
+                    self._check_pause(key, rule, url)
                     exchange = await self._attempt(url, key, rule, self._settings.max_body_bytes)
                     self._raise_for_retry(exchange, key, rule)
                     return exchange
@@ -284,6 +312,8 @@ class Fetcher:
         retry_after = parse_retry_after(exchange.header("retry-after"), self._clock.time())
         if retry_after is not None and exchange.status in (429, 503):
             self._politeness.pause(key, rule, retry_after)
+            if self._on_pause is not None:
+                self._on_pause(key, self._clock.time() + retry_after, "Retry-After")
             if retry_after > self._settings.retry.retry_after_max_s:
                 error = HttpStatusError(
                     f"{exchange.url}: HTTP {exchange.status} with Retry-After {retry_after:.0f} s, above "
@@ -295,28 +325,39 @@ class Fetcher:
 
     async def _attempt(
         self, url: str, key: str, rule: PaceRule, limit: int, *, cut_quietly: bool = False,
-        accept_encoding: str = ACCEPT_ENCODING,
+        accept_encoding: str = ACCEPT_ENCODING, page: bool = True,
     ) -> Exchange:
-        """One request in one politeness slot, bounded by the total deadline."""
+        """One request in one politeness slot, bounded by the total deadline; the wait for the
+        slot is bounded by ``retry_after_max_s`` (longer: the host is deferred)."""
         headers = {"User-Agent": self._settings.user_agent, "Accept": ACCEPT,
                    "Accept-Encoding": accept_encoding, "Accept-Language": ACCEPT_LANGUAGE}
         pool = self._pool_for(key)
-        async with self._politeness.slot(key, rule) as wire_gate:
-            extensions: dict[str, object] = {"timeout": self._timeout}
-            if wire_gate is not None:
-                extensions["trace"] = wire_gate
+        self._restore(key, rule)
+        try:
+            async with self._politeness.slot(
+                key, rule, page=page, max_wait_s=self._settings.retry.retry_after_max_s
+            ) as wire_gate:
+                return await self._request(url, pool, headers, wire_gate, limit, cut_quietly)
+        except PaceTooLong as wait:
+            self._defer_host(key, url, wait.seconds, wait.why)
+
+    async def _request(self, url: str, pool: httpx.AsyncBaseTransport, headers: dict[str, str],
+                       wire_gate: WireGate | None, limit: int, cut_quietly: bool) -> Exchange:
+        extensions: dict[str, object] = {"timeout": self._timeout}
+        if wire_gate is not None:
+            extensions["trace"] = wire_gate
+        try:
+            request = httpx.Request("GET", url, headers=headers, extensions=extensions)
+        except (httpx.InvalidURL, ValueError) as exc:  # ValueError: idna's errors on a host
+            raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}", reason="bad_url") from exc
+        fetched = datetime.fromtimestamp(self._clock.time(), UTC)
+        async with asyncio.timeout(self._settings.timeouts_s.total):
+            response = await pool.handle_async_request(request)
             try:
-                request = httpx.Request("GET", url, headers=headers, extensions=extensions)
-            except (httpx.InvalidURL, ValueError) as exc:  # ValueError: idna's errors on a host
-                raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}", reason="bad_url") from exc
-            fetched = datetime.fromtimestamp(self._clock.time(), UTC)
-            async with asyncio.timeout(self._settings.timeouts_s.total):
-                response = await pool.handle_async_request(request)
-                try:
-                    address = peer_address(response)
-                    body, truncated = await self._receive(response, url, limit, cut_quietly)
-                finally:
-                    await response.aclose()
+                address = peer_address(response)
+                body, truncated = await self._receive(response, url, limit, cut_quietly)
+            finally:
+                await response.aclose()
         return _exchange(url, request, response, body, fetched, truncated, address)
 
     async def _receive(self, response: httpx.Response, url: str, limit: int,
@@ -366,7 +407,7 @@ class Fetcher:
                 key = self._scope.pace_key(url, site)
                 exchange = await self._attempt(
                     url, key, self._rule(site), self._settings.robots.max_bytes, cut_quietly=True,
-                    accept_encoding="gzip, deflate",
+                    accept_encoding="gzip, deflate", page=False,
                 )
             except ScopeViolation as exc:
                 return RobotsResponse(status=None, error=f"{url}: {type(exc).__name__}: {exc}")

@@ -11,6 +11,10 @@ loss can drop the last commits. Losing a ``done`` mark that way is safe, the URL
 again (the WARC record it pointed at was fsynced first, and the article sink de-duplicates),
 so FULL's extra fsync per commit buys nothing our invariants need.
 
+``host_pauses`` keeps the hosts (pacing keys) a ``Retry-After`` or a Crawl-delay holds back,
+until when, so a pause outlives a stop and a resume; a row ``failed:internal`` keeps the
+unexpected exception that ended it in its ``error`` column.
+
 ``ArchiveLock`` keeps a second crawler out of the same archive directory.
 """
 

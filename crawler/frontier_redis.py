@@ -690,6 +690,20 @@ class RedisFrontier:
         wait = self._scripts["book"](keys=[self._p + "ready"], args=[self._p, key, interval_s, self._slack_s])
         return float(wait), self._slack_s
 
+    def pause_host(self, host: str, until: float, reason: str) -> None:
+        """Keep ``host`` unasked until ``until`` (epoch seconds) across runs, for every worker;
+        a later pause wins (the crawl-wide slot pause is :meth:`pause`)."""
+        self._r.eval(_PAUSE_HOST, 1, self._p + "hpause", host, repr(until), reason)
+
+    def host_pauses(self, now: float) -> dict[str, tuple[float, str]]:
+        """Pauses still running at ``now``: pacing key → (until, reason)."""
+        found: dict[str, tuple[float, str]] = {}
+        for host, raw in cast(dict[str, str], self._r.hgetall(self._p + "hpause")).items():
+            until, _, reason = raw.partition(" ")
+            if float(until) > now:
+                found[host] = (float(until), reason)
+        return dict(sorted(found.items()))
+
     def pause(self, key: str, seconds: float) -> None:
         self._scripts["pause"](keys=[self._p + "ready"], args=[self._p, key, seconds])
 
@@ -697,6 +711,14 @@ class RedisFrontier:
         """Worker number → what its heartbeat says (host and pid), for the live ones."""
         workers = sorted(int(w) for w in cast(set[str], self._r.smembers(self._p + "workers")))
         return _alive(self._r, self._p, workers)
+
+
+_PAUSE_HOST = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and tonumber(string.match(old, '^(%S+)')) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+return 1
+"""
 
 
 class RedisRobots:

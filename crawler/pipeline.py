@@ -222,6 +222,7 @@ class CrawlSummary:
     unreachable_at: dict[str, float] = field(default_factory=dict)  # when a carried diagnosis was made
     started_at: float = 0.0  # epoch seconds
     proxies: tuple[str, ...] = ()  # the proxies requests went through (config or environment)
+    paused_hosts: tuple[tuple[str, float, str], ...] = ()  # (pace key, until epoch, why) still paused
 
     def total(self, status: Status) -> int:
         """URLs of ``status`` in the frontier (every run)."""
@@ -440,9 +441,11 @@ class Crawl:
             self._fetcher = await stack.enter_async_context(Fetcher(
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
+                on_pause=self._frontier.pause_host,
             ))
             self._fetcher.politeness.shared = self._frontier.pace()  # a Redis frontier paces crawl-wide
             self._fetcher.robots.shared = self._frontier.robots()  # and fetches robots.txt once
+            self._fetcher.restore_pauses(self._frontier.host_pauses(time.time()))  # pauses outlive a stop
             yield
 
     def _warcinfo(self) -> dict[str, str]:
@@ -924,6 +927,7 @@ class Crawl:
             started_at=now - (time.monotonic() - started),
             proxies=tuple(sorted(re.sub(r"//[^/@]*@", "//", proxy)  # without credentials
                                  for proxy in ProxyRoutes.build(self.config.crawl.proxy, True).proxies())),
+            paused_hosts=tuple((key, *pause) for key, pause in self._frontier.host_pauses(now).items()),
         )
 
 

@@ -10,6 +10,14 @@ headers reaching the socket, the event loop may be busy elsewhere (extraction, a
 connection), which would let two requests land on the server closer than the interval. So
 ``slot`` also hands out a *wire gate*: an httpcore ``trace`` hook that holds the request
 headers until the interval has passed since the previous request to that key was written.
+
+robots.txt's Crawl-delay spaces *page* requests: the robots.txt request itself keeps the
+configured interval but does not start a Crawl-delay (otherwise a Crawl-delay longer than a
+run could wait would be spent on robots.txt in every run, and no page would ever be fetched).
+
+No wait is unbounded: ``slot(..., max_wait_s=...)`` raises ``PaceTooLong`` instead of
+sleeping longer than that (a long Retry-After pause, or a Crawl-delay), so the caller can
+defer the URL and keep its worker.
 """
 
 from __future__ import annotations
@@ -76,6 +84,17 @@ class SharedPace(Protocol):
         ...
 
 
+class PaceTooLong(Exception):
+    """Control flow: ``key`` cannot be asked within the wait allowed; ``seconds`` is how long
+    it would take (from now)."""
+
+    def __init__(self, key: str, seconds: float, why: str) -> None:
+        super().__init__(f"{key} may not be asked for {seconds:.0f} s ({why})")
+        self.key = key
+        self.seconds = seconds
+        self.why = why
+
+
 @dataclass(frozen=True)
 class PaceRule:
     """How one key is paced: interval between starts and how many requests at once."""
@@ -101,6 +120,8 @@ class _HostPace:
     paused_until: float = 0.0  # clock.monotonic() value
     last_start: float = float("-inf")  # time.monotonic() (the throttler's clock) at its last release
     last_on_wire: float = float("-inf")  # clock.monotonic() when the last request headers were sent
+    last_page_start: float = float("-inf")  # time.monotonic(): the last start a Crawl-delay counts
+    last_page_on_wire: float = float("-inf")  # clock.monotonic()
     in_flight: int = 0
     starts: int = 0
 
@@ -126,13 +147,11 @@ class Politeness:
         return pace
 
     def set_crawl_delay(self, key: str, rule: PaceRule, delay_s: float | None) -> None:
-        """Use robots.txt's Crawl-delay for ``key`` when it is larger than the configured interval."""
+        """Space ``key``'s page requests by robots.txt's Crawl-delay when it is larger than the
+        configured interval (a non-finite or negative value counts as none)."""
         pace = self._pace(key, rule)
-        pace.crawl_delay_s = delay_s or 0.0
-        if pace.interval_s > 0:
-            if pace.throttler is None:
-                pace.throttler = Throttler(rate_limit=1, period=pace.interval_s)
-            pace.throttler.period = pace.interval_s
+        delay = delay_s or 0.0
+        pace.crawl_delay_s = delay if 0 < delay < float("inf") else 0.0
 
     def pause(self, key: str, rule: PaceRule, seconds: float) -> None:
         """Pause every request to ``key`` for ``seconds`` (Retry-After); pauses only extend."""
@@ -151,20 +170,36 @@ class Politeness:
             return 0.0
         return max(0.0, pace.paused_until - self.clock.monotonic())
 
-    def ready_in(self, key: str) -> float:
-        """Seconds until ``key`` could start a request: pauses and the interval (0 when ready now)."""
+    def ready_in(self, key: str, *, page: bool = True) -> float:
+        """Seconds until ``key`` could start a request: pauses, the interval and (for a page)
+        the Crawl-delay; 0 when ready now."""
         pace = self._hosts.get(key)
         if pace is None:
             return 0.0
-        paused = pace.paused_until - self.clock.monotonic()
-        return max(0.0, paused, pace.last_start + pace.interval_s - time.monotonic())
+        return max(self._pause_left(pace), self._interval_left(pace, page=page))
+
+    def why_waiting(self, key: str) -> str:
+        """What holds ``key`` back: ``Retry-After`` (a pause) or ``Crawl-delay``."""
+        pace = self._hosts.get(key)
+        return "Retry-After" if pace is not None and self._pause_left(pace) > 0 else "Crawl-delay"
+
+    def _pause_left(self, pace: _HostPace) -> float:
+        return max(0.0, pace.paused_until - self.clock.monotonic())
+
+    def _interval_left(self, pace: _HostPace, *, page: bool) -> float:
+        now = time.monotonic()
+        left = pace.last_start + pace.rule.interval_s - now
+        if page:
+            left = max(left, pace.last_page_start + pace.crawl_delay_s - now)
+        return max(0.0, left)
 
     def in_flight(self, key: str) -> int:
         pace = self._hosts.get(key)
         return pace.in_flight if pace else 0
 
-    async def _wait_pause(self, pace: _HostPace) -> None:
+    async def _wait_pause(self, pace: _HostPace, key: str, max_wait_s: float | None) -> None:
         while (remaining := pace.paused_until - self.clock.monotonic()) > 0:
+            _bound(key, remaining, max_wait_s, "Retry-After")
             await self.clock.sleep(remaining)
 
     async def _book(self, key: str, pace: _HostPace) -> _Window:
@@ -177,10 +212,17 @@ class Politeness:
             if reply + wait <= sent + wait + slack:
                 return _Window(reply + wait, sent + wait + slack)
 
-    def _wire_gate(self, pace: _HostPace, key: str = "", window: _Window | None = None) -> WireGate | None:
+    def _wire_gate(self, pace: _HostPace, key: str = "", window: _Window | None = None, *,
+                   page: bool = False) -> WireGate | None:
         if pace.interval_s <= 0:
             return None
         passed = False
+
+        def wait_left() -> float:
+            due = pace.last_on_wire + pace.rule.interval_s
+            if page:
+                due = max(due, pace.last_page_on_wire + pace.crawl_delay_s)
+            return due + WIRE_MARGIN_S - self.clock.monotonic()
 
         async def gate(event: str, info: dict[str, Any]) -> None:
             nonlocal passed
@@ -190,7 +232,7 @@ class Politeness:
             # stamp the moment the headers really go out (httpcore writes them without yielding
             # after this hook), never a reserved future time: a waiter that wakes late would
             # otherwise shorten the gap to the next request
-            while (wait := pace.last_on_wire + pace.interval_s + WIRE_MARGIN_S - self.clock.monotonic()) > 0:
+            while (wait := wait_left()) > 0:
                 await self.clock.sleep(wait)
             nonlocal window
             while window is not None:  # a booked slot: go inside its window or book another
@@ -200,27 +242,37 @@ class Politeness:
                     break
                 window = await self._book(key, pace)
             pace.last_on_wire = self.clock.monotonic()
+            if page:
+                pace.last_page_on_wire = pace.last_on_wire
 
         return gate
 
     @asynccontextmanager
-    async def slot(self, key: str, rule: PaceRule) -> AsyncIterator[WireGate | None]:
-        """Hold one request slot of ``key``: waits for pauses, the concurrency cap and the interval.
+    async def slot(
+        self, key: str, rule: PaceRule, *, page: bool = True, max_wait_s: float | None = None
+    ) -> AsyncIterator[WireGate | None]:
+        """Hold one request slot of ``key``: waits for pauses, the concurrency cap, the interval
+        and (``page``) the Crawl-delay. A wait longer than ``max_wait_s`` raises ``PaceTooLong``.
 
         Yields the wire gate to pass as the request's ``trace`` extension (None without pacing).
         """
         pace = self._pace(key, rule)
-        await self._wait_pause(pace)
+        await self._wait_pause(pace, key, max_wait_s)
         async with pace.semaphore:
-            await self._wait_pause(pace)
+            await self._wait_pause(pace, key, max_wait_s)
             if pace.throttler is not None:
                 # sleep to the due time first: the throttler polls every 10 ms, which would
                 # otherwise add ~5 ms to every interval (2.5 % of the rate at 0.2 s)
-                due_in = pace.last_start + pace.interval_s + _THROTTLE_EPSILON_S - time.monotonic()
+                due_in = pace.last_start + pace.rule.interval_s + _THROTTLE_EPSILON_S - time.monotonic()
                 if due_in > 0:
+                    _bound(key, due_in, max_wait_s, "interval")
                     await asyncio.sleep(due_in)
                 await pace.throttler.acquire()  # type: ignore[no-untyped-call]
-                await self._wait_pause(pace)  # a Retry-After may have arrived meanwhile
+            # a Retry-After may have arrived meanwhile; a page also waits out the Crawl-delay.
+            # No await between the last check and the stamps below: no other start slips in.
+            while (wait := max(self._pause_left(pace), self._interval_left(pace, page=page))) > 0:
+                _bound(key, wait, max_wait_s, "Retry-After" if self._pause_left(pace) > 0 else "Crawl-delay")
+                await self.clock.sleep(wait) if self._pause_left(pace) > 0 else await asyncio.sleep(wait)
             window = None
             if self.shared is not None and pace.interval_s > 0:
                 window = await self._book(key, pace)
@@ -229,7 +281,14 @@ class Politeness:
             pace.in_flight += 1
             pace.starts += 1
             pace.last_start = time.monotonic()
+            if page:
+                pace.last_page_start = pace.last_start
             try:
-                yield self._wire_gate(pace, key, window)
+                yield self._wire_gate(pace, key, window, page=page)
             finally:
                 pace.in_flight -= 1
+
+
+def _bound(key: str, seconds: float, max_wait_s: float | None, why: str) -> None:
+    if max_wait_s is not None and seconds > max_wait_s:
+        raise PaceTooLong(key, seconds, why)

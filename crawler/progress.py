@@ -277,6 +277,9 @@ def _how_it_ended(summary: CrawlSummary) -> list[str]:
             f"{summary.deferred} URLs are deferred (Retry-After, robots.txt unavailable, ...) and stay "
             "queued: run the same command later to fetch them"
         )
+    for host, until, why in summary.paused_hosts:
+        moment = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines.append(f"host {host} deferred until {moment} ({why}); run again after that time for its URLs")
     for host in summary.robots_unavailable:
         lines.append(f"robots.txt unavailable, nothing fetched from {host} yet")
     if summary.hit_max_pages:

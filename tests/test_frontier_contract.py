@@ -209,3 +209,22 @@ def test_crawl_wide_answers(store: FrontierStore) -> None:
         assert store.worker is not None and store.pace() is not None
     else:
         assert store.worker is None and store.pace() is None
+
+
+def test_host_pauses_outlive_a_restart_and_the_later_one_wins(opener: Opener) -> None:
+    first = opener()
+    first.pause_host("h0.example", NOW + 20, "retry_after")
+    first.pause_host("h0.example", NOW + 5, "crawl_delay")  # earlier: does not shorten the pause
+    first.pause_host("h1.example", NOW - 1, "over")
+    first.close()
+    again = opener()
+    assert again.host_pauses(NOW) == {"h0.example": (NOW + 20, "retry_after")}
+
+
+def test_an_internal_failure_settles_only_a_url_in_progress(store: FrontierStore) -> None:
+    store.add(_urls(1, 2))
+    claimed = store.claim(1, NOW)[0]
+    assert store.mark_internal_failure(claimed.id, "RuntimeError: boom")
+    assert not store.mark_internal_failure(claimed.id, "RuntimeError: again")
+    assert store.counts() == {("s", Status.FAILED): 1, ("s", Status.TODO): 1}
+    assert store.reasons()[("s", Status.FAILED, "internal")] == 1

@@ -5,8 +5,11 @@ twice), docs/fault-matrix.md: the real ``crawler`` process against the loopback 
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
+import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +249,140 @@ def test_K8_command_line_values_that_do_not_parse_exit_2_with_a_message(
     assert run.returncode == 2, run.stderr
     assert named in run.stderr
     assert not (tmp_path / "archive").exists()  # refused before anything was opened
+
+
+# ---------------------------------------------------------------- L: waits and pauses
+
+
+def _deferred_line(stderr: str, key: str) -> str:
+    line = next((ln for ln in stderr.splitlines() if ln.startswith(f"host {key} deferred until ")), None)
+    assert line is not None, f"no 'host {key} deferred until' line:\n{stderr[-3000:]}"
+    return line
+
+
+def _until(line: str) -> float:
+    """The epoch seconds a 'host ... deferred until YYYY-MM-DD HH:MM:SS UTC' line names."""
+    stamp = line.split(" deferred until ", 1)[1][:19]
+    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) - time.timezone
+
+
+def _advance(archive: Path, seconds: float) -> None:
+    """Let ``seconds`` pass for the archive's stored waits (host pauses and deferred URLs), so
+    a test need not sleep through a real Crawl-delay or Retry-After."""
+    with closing(sqlite3.connect(archive / "state" / "frontier.sqlite")) as db, db:
+        db.execute("UPDATE host_pauses SET until = until - ?", (seconds,))
+        db.execute("UPDATE urls SET next_attempt_at = next_attempt_at - ? WHERE next_attempt_at > 0",
+                   (seconds,))
+
+
+def test_L1_a_long_retry_after_on_one_host_never_makes_another_hosts_robots_wait(tmp_path: Path) -> None:
+    domain = "dom.example"
+    a, b = f"http://a.{domain}", f"http://b.{domain}"
+    routes = {
+        f"{a}/robots.txt": _robots(), f"{b}/robots.txt": _robots(),
+        f"{b}/indeks?page=1": Response(200, mk.listing_html([f"{b}/read/1"])),
+        f"{b}/read/1": Response(200, mk.article_html("Judul")),
+    }
+    site = mk.site_yaml("dom", [domain], article_urls=[rf"^http://[ab]\.{domain}/read/"],
+                        listings=[f"{a}/indeks?page={{page}}", f"{b}/indeks?page={{page}}"])
+    site["dom"]["politeness"] = {"pace_by": "domain"}
+    archive = tmp_path / "archive"
+    with PortalServer(routes) as server:
+        server.fault(f"{a}/indeks?page=1", Fault.too_many_requests(3600, times=100))
+        config = _write(tmp_path, _config(server, archive, site, concurrency=2, max_concurrency_per_host=1))
+        run = mk.run_cli(mk.crawl_command(config, archive), timeout=45)  # the bug waited an hour here
+        hits = [hit.url for hit in server.log]
+    mk.assert_no_traceback(run.stderr)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert hits == [f"{a}/robots.txt", f"{a}/indeks?page=1"]  # b's robots.txt waits for the next run
+    line = _deferred_line(run.stderr, domain)
+    assert "(Retry-After)" in line and abs(_until(line) - (time.time() + 3600)) < 120
+    rows = mk.frontier_rows(archive)
+    assert {mk.state(row) for row in rows.values()} <= {"todo:paused", "todo:http_429"}
+    assert all(row.next_attempt_at > time.time() + 3000 for row in rows.values())
+
+
+def test_L2_a_crawl_delay_longer_than_the_run_defers_the_host_and_a_later_run_makes_progress(
+    tmp_path: Path,
+) -> None:
+    news = mk.NewsPortal(3, per_listing_page=3)
+    routes = news.routes()
+    robots_url = f"http://{news.host}/robots.txt"
+    routes[robots_url] = Response(200, b"User-agent: *\nCrawl-delay: 60\n", (("Content-Type", "text/plain"),))
+    archive = tmp_path / "archive"
+    retry = {"attempts": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.02, "retry_after_max_s": 1}
+    with PortalServer(routes) as server:
+        config = _write(tmp_path, news.config(server, archive, retry=retry))
+        first = mk.run_cli(mk.crawl_command(config, archive))
+        first_hits = len(server.log)
+        second = mk.run_cli(mk.crawl_command(config, archive))  # still inside the delay: asks nothing
+        second_hits = len(server.log) - first_hits
+        line = _deferred_line(first.stderr, news.host)
+        _advance(archive, 61)  # the Crawl-delay has passed
+        third = mk.run_cli(mk.crawl_command(config, archive))
+        third_pages = [hit.url for hit in server.log[first_hits + second_hits:] if hit.url != robots_url]
+    for run in (first, second, third):
+        mk.assert_no_traceback(run.stderr)
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert "(Crawl-delay)" in line
+    assert [hit.url for hit in server.log[:2]] == [robots_url, news.listing_template().format(page=1)]
+    assert first_hits == 2 and second_hits == 0
+    _deferred_line(second.stderr, news.host)
+    assert len(third_pages) == 1, third_pages  # one page per Crawl-delay: progress, then deferred again
+    assert len(mk.articles(archive)) + ("page=2" in third_pages[0]) == 1
+
+
+def test_L3_a_retry_after_longer_than_the_run_defers_the_whole_host_and_others_finish(tmp_path: Path) -> None:
+    news = mk.NewsPortal(3, per_listing_page=3)
+    other = mk.NewsPortal(2, host="other.example", site_id="other")
+    archive = tmp_path / "archive"
+    with PortalServer({**news.routes(), **other.routes()}) as server:
+        first = news.article_urls()[0]
+        server.fault(first, Fault.too_many_requests(86400))
+        config = _write(tmp_path, news.config(server, archive, sites={**news.site(), **other.site()},
+                                               concurrency=1, max_concurrency_per_host=1))
+        run = mk.run_cli(mk.crawl_command(config, archive))
+        news_hits = [hit.url for hit in server.log if hit.host == news.host]
+    mk.assert_no_traceback(run.stderr)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = _deferred_line(run.stderr, news.host)
+    assert "(Retry-After)" in line and abs(_until(line) - (time.time() + 86400)) < 120
+    after_429 = news_hits[news_hits.index(first) + 1:]
+    assert after_429 == [], f"{news.host} asked again while paused: {after_429}"
+    rows = mk.frontier_rows(archive)
+    assert all(rows[url].status is Status.DONE for url in other.article_urls())
+    assert all(rows[url].status is Status.TODO for url in news.article_urls())
+
+
+def test_L4_a_retry_after_pause_is_kept_in_the_frontier_across_a_stop_and_resume(tmp_path: Path) -> None:
+    news = mk.NewsPortal(3, per_listing_page=3)
+    extra = f"http://{news.host}/read/2016/02/23/0099/judul-baru"
+    routes = {**news.routes(), extra: Response(200, mk.article_html("Judul baru"))}
+    archive = tmp_path / "archive"
+    retry = {"attempts": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.02, "retry_after_max_s": 1}
+    with PortalServer(routes) as server:
+        server.fault(news.article_urls()[0], Fault.too_many_requests(60))
+        config = _write(tmp_path, news.config(server, archive, retry=retry, concurrency=1))
+        first = mk.run_cli(mk.crawl_command(config, archive))
+        paused_at = next(hit.at for hit in server.log if hit.status == 429)
+        with Frontier.open(archive) as frontier:
+            stored = frontier.host_pauses(time.time())
+        before = len(server.log)
+        resumed = mk.run_cli(mk.crawl_command(config, archive, "--seed", extra))  # a URL never deferred
+        during = server.log[before:]
+        _advance(archive, 61)  # the pause has passed
+        after = mk.run_cli(mk.crawl_command(config, archive))
+        later = [hit for hit in server.log[before + len(during):] if not hit.url.endswith("/robots.txt")]
+    for run in (first, resumed, after):
+        mk.assert_no_traceback(run.stderr)
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert stored[news.host][1] == "Retry-After"
+    assert during == [], f"the resumed run asked the paused host: {[hit.url for hit in during]}"
+    _deferred_line(resumed.stderr, news.host)
+    assert abs(stored[news.host][0] - (time.time() + 60)) < 60
+    assert later and min(hit.at for hit in later) > paused_at
+    done = {url for url, row in mk.frontier_rows(archive).items() if row.status is Status.DONE}
+    assert {*news.article_urls(), extra} <= done
 
 
 # ---------------------------------------------------------------- R1: an article written twice

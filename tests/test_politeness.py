@@ -141,15 +141,17 @@ async def test_no_wire_gate_without_pacing() -> None:
         assert gate is None
 
 
-async def test_huge_crawl_delay_defers_instead_of_holding_a_worker(server: FaultServer) -> None:
+async def test_L2_huge_crawl_delay_defers_instead_of_holding_a_worker(server: FaultServer) -> None:
     server.route("/robots.txt", robots("User-agent: *\nCrawl-delay: 86400\n"))
     clock = FakeClock()
     async with fetcher(settings(interval_s=0.05), clock=clock) as f:
-        results = [await f.fetch(server.url(f"/page/{n}")) for n in range(2)]
-    for result in results:  # the robots.txt request itself started the day-long wait
+        results = [await f.fetch(server.url(f"/page/{n}")) for n in range(3)]
+    first, *later = results  # the robots.txt request does not start the day-long wait: a page does
+    assert first.outcome == "ok"
+    for result in later:
         assert result.outcome == "deferred" and result.error is not None and result.error.reason == "paused"
         assert result.retry_at is not None and result.retry_at - clock.time() > 86_000
-    assert server.page_hits() == []
+    assert [hit.path for hit in server.page_hits()] == ["/page/0"]
 
 
 def test_ready_in_reports_interval_and_pause() -> None:
