@@ -230,3 +230,30 @@ async def test_robots_ignore_mode_never_asks(server: FaultServer) -> None:
     async with fetcher(settings(robots=policy)) as f:
         assert (await f.fetch(server.url("/page/a"))).outcome == "ok"
     assert server.hits_for("/robots.txt") == []
+
+
+async def test_M2_unreadable_robots_is_asked_once_per_run_and_keeps_a_good_copy() -> None:
+    """Unreadable (here: a gzip stream cut short) is unavailable until the run ends, however
+    long it lasts; a refresh that comes back unreadable keeps the last good copy instead."""
+    clock = FakeClock()
+    cut = gzip.compress(b"User-agent: *\nDisallow: /a\n" * 20)[:25]
+    loads: list[str] = []
+
+    async def load(origin: str) -> RobotsResponse:
+        loads.append(origin)
+        if origin == "http://good":
+            return RobotsResponse(200, b"User-agent: *\nDisallow: /a\n") if len(loads) == 1 else \
+                RobotsResponse(None, error="RemoteProtocolError", unreadable=True)
+        return RobotsResponse(200, cut, content_encoding="gzip")
+
+    cache = RobotsCache(RobotsPolicy(cache_ttl_s=3600), clock, unavailable_retry_s=60)
+    first = await cache.rules_for("http://cut", load)
+    assert first.state == "unavailable" and first.for_the_run and "could not be undone" in first.detail
+    clock.advance(10 * 86400)
+    assert await cache.rules_for("http://cut", load) is first and loads == ["http://cut"]
+    loads.clear()
+    good = await cache.rules_for("http://good", load)
+    clock.advance(3601)
+    assert await cache.rules_for("http://good", load) is good  # refresh unreadable: the good copy stays
+    clock.advance(10 * 86400)
+    assert await cache.rules_for("http://good", load) is good and loads == ["http://good", "http://good"]
