@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ class Scenario:
     archive: Path
     config: Path
     since: str | None
+    requests: Counter[str]  # URL → how many times the portal served it
 
     def crawled(self) -> list[dict[str, object]]:
         return _lines((self.archive / "articles.jsonl").read_text(encoding="utf-8"))
@@ -80,7 +82,8 @@ def _crawl(root: Path, routes: Mapping[str, Response], sites: Mapping[str, objec
             options = CrawlOptions(archive, seeds=tuple(run_seeds), since=cutoff)
             summary = asyncio.run(Crawl(load_config(config), options).run())
             assert summary.articles_written > 0
-    return Scenario(root, archive, config, since)
+        requests = Counter(hit.url for hit in server.log)
+    return Scenario(root, archive, config, since, requests)
 
 
 def _replay_cli(scenario: Scenario, *, with_config: bool) -> list[dict[str, object]]:
@@ -161,6 +164,7 @@ def test_multipage_redirect_and_revisit_archives_replay_as_crawled(multipage: Sc
     pages = {article["url"]: article["pages"] for article in crawled}
     assert pages[SUARA] == 3
     assert pages[LOOP] == 2, "page 2 links back to page 1: joined once, not looped"
+    assert multipage.requests[LOOP] == multipage.requests[f"{LOOP}?page=2"] == 1, "each page fetched once"
     assert f"{KOMPAS}?page=all" in pages
     assert f"{SUARA}?page=3" in pages, "the redirect's target is an article of its own"
 
