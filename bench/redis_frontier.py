@@ -1,7 +1,7 @@
 """Redis frontier benchmark (not a test), in one run:
 
 1. The frontier alone: a worker's loop over ``--urls`` URLs on ``--url-hosts`` hosts (add in
-   batches, claim 8 at a time, book a slot and finish each URL): client round trips per URL,
+   batches, claim 8 at a time with the hosts' slots booked, finish each URL): round trips per URL,
    and CPU ms per URL of the client and of redis-server (``INFO cpu``).
 2. The crawl: pages/s and CPU ms/page of our crawl (fetch + WARC + extract + JSONL) on the
    SQLite frontier (one process) and on Redis with 1, 2 and 4 worker processes (each its own
@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import crawl as crawl_bench  # noqa: E402  (bench/crawl.py: the portal server and the crawl child)
 
 from tests.support.redisserver import RedisServer  # noqa: E402
+
+PACE_S = 0.001  # a paced crawl's interval (small: the loop does not wait for the slots)
 
 
 def redis_cpu_s(client: Any) -> float:
@@ -65,7 +67,7 @@ def frontier_alone(server: RedisServer, urls: int, hosts: int) -> list[str]:
     while done < urls:
         claimed = frontier.claim(8, time.time(), per_host=1)
         for one in claimed:
-            frontier.book(one.host, 0.0)
+            frontier.book(one.host, PACE_S)  # the claim booked it (after the host's first booking)
             frontier.mark_done(one.id)
         done += len(claimed)
     elapsed = time.monotonic() - started
@@ -74,7 +76,8 @@ def frontier_alone(server: RedisServer, urls: int, hosts: int) -> list[str]:
     server_cpu = redis_cpu_s(client) - server_before
     frontier.close()
     return [
-        f"{urls} URLs on {hosts} hosts; add in batches of 500, claim 8 at a time, book + finish each:",
+        f"{urls} URLs on {hosts} hosts; add in batches of 500, claim 8 at a time (each with its host's "
+        "slot booked), finish each:",
         "",
         "| measure | value |",
         "| --- | ---: |",

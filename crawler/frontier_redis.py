@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import math
@@ -161,14 +162,15 @@ return add(4, ARGV[2], ARGV[3])
 """
 
 # ARGV: prefix, now (workers' clock), n, cap, lease_s, max_lease_attempts, worker, budget
-# (-1: none), k, k excluded hosts, the sites wanted (none: every site)
+# (-1: none), slack_s, k, k excluded hosts, the sites wanted (none: every site). Each URL comes
+# with its host's next request slot booked (seconds to wait), once a booking told the interval.
 _CLAIM = _COMMON + r"""
 local now, n, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local lease_s, max_attempts, worker, budget = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 local excluded, wanted, any_site = {}, {}, true
-local k = tonumber(ARGV[9])
-for i = 10, 9 + k do excluded[ARGV[i]] = true end
-for i = 10 + k, #ARGV do wanted[ARGV[i]] = true; any_site = false end
+local slack, k = tonumber(ARGV[9]), tonumber(ARGV[10])
+for i = 11, 10 + k do excluded[ARGV[i]] = true end
+for i = 11 + k, #ARGV do wanted[ARGV[i]] = true; any_site = false end
 local rnow = now_redis()
 -- leases of dead workers come back first
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'lease', '-inf', fmt(rnow), 'LIMIT', 0, __REQUEUE__)) do
@@ -216,6 +218,15 @@ for _, host in ipairs(hosts) do
         table.insert(out, id); table.insert(out, f[1]); table.insert(out, f[2]); table.insert(out, host)
         table.insert(out, f[3]); table.insert(out, f[4]); table.insert(out, attempts)
         table.insert(out, f[5]); table.insert(out, f[6]); table.insert(out, token)
+        local slot = redis.call('HMGET', h, 'interval', 'next', 'paused')
+        local interval = num(slot[1], 0)
+        if interval > 0 then
+          local at = math.max(rnow, num(slot[2], 0), num(slot[3], 0))
+          redis.call('HSET', h, 'next', fmt(at + interval + slack))
+          table.insert(out, fmt(at - rnow))
+        else
+          table.insert(out, '')
+        end
         picked = picked + 1
       end
       -- the latest claim goes last among hosts due at once (a microsecond after any other)
@@ -278,7 +289,7 @@ local h = P .. 'h:' .. ARGV[2]
 local rnow = now_redis()
 local f = redis.call('HMGET', h, 'next', 'paused')
 local slot = math.max(rnow, num(f[1], 0), num(f[2], 0))
-redis.call('HSET', h, 'next', fmt(slot + tonumber(ARGV[3]) + tonumber(ARGV[4])))
+redis.call('HSET', h, 'next', fmt(slot + tonumber(ARGV[3]) + tonumber(ARGV[4])), 'interval', ARGV[3])
 return fmt(slot - rnow)
 """
 
@@ -413,6 +424,8 @@ class RedisFrontier:
             }.items()
         }
         self._tokens: dict[int, str] = {}  # id → lease token of what this worker holds
+        # host → request windows (time.monotonic()) its claims booked, in order
+        self._booked: dict[str, collections.deque[tuple[float, float]]] = {}
         self._lock = threading.Lock()
         self._budget_spent = False
         self._stop_asked = False
@@ -516,16 +529,21 @@ class RedisFrontier:
             return []
         budget = -1 if self._max_pages is None else self._max_pages
         excluded = list(exclude_hosts)
+        sent = time.monotonic()
         reply = self._scripts["claim"](
             keys=[self._p + "ready"],
             args=[self._p, _micro(now), n, per_host, self._lease_s, self._lease_attempts, self._worker,
-                  budget, len(excluded), *excluded, *(sites or ())],
+                  budget, self._slack_s, len(excluded), *excluded, *(sites or ())],
         )
+        replied = time.monotonic()
         if int(reply[0]) == 1:
             self._budget_spent = True
         claimed = []
-        for i in range(1, len(reply), 10):
-            url_id, url, site, host, kind, depth, attempts, found_on, extra, token = reply[i:i + 10]
+        for i in range(1, len(reply), 11):
+            url_id, url, site, host, kind, depth, attempts, found_on, extra, token, wait = reply[i:i + 11]
+            if wait:
+                window = (replied + float(wait), sent + float(wait) + self._slack_s)
+                self._booked.setdefault(host, collections.deque()).append(window)
             claimed.append(Claimed(
                 id=int(url_id), url=url, site=site, host=host, kind=Kind(kind), depth=int(depth),
                 attempts=int(attempts), discovered_from=found_on or None, extra=_json(extra),
@@ -687,6 +705,14 @@ class RedisFrontier:
         return RedisRobots(self)
 
     def book(self, key: str, interval_s: float) -> tuple[float, float]:
+        """The host's next request slot: one a claim booked, else a new booking."""
+        booked = self._booked.get(key)
+        now = time.monotonic()
+        while booked:
+            opens, closes = booked.popleft()
+            if closes > now:
+                wait = max(0.0, opens - now)
+                return wait, closes - now - wait
         wait = self._scripts["book"](keys=[self._p + "ready"], args=[self._p, key, interval_s, self._slack_s])
         return float(wait), self._slack_s
 

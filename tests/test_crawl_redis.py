@@ -252,5 +252,22 @@ def test_merge_keeps_each_article_once_the_earliest(tmp_path: Path) -> None:
     summary = merge([tmp_path / "w1", tmp_path / "w2"], out)
     merged = [json.loads(text) for text in out.read_text().splitlines()]
     assert (summary.read, summary.written, summary.duplicates) == (4, 2, 2)
+    from crawler.cli import main
+
+    again = tmp_path / "again.jsonl"
+    arguments = [str(tmp_path / "w1"), str(tmp_path / "w2" / "articles.jsonl"), "-o", str(again)]
+    assert main(["merge", *arguments]) == 0
+    assert again.read_text() == out.read_text()
+    assert main(["merge", str(tmp_path / "nowhere"), "-o", str(again)]) == 5  # InputError, named
     assert sorted((a["url"], a["title"]) for a in merged) == [
         ("http://a/1", "2026-01-01T00:00:00Z"), ("http://a/2?amp", "2026-01-01T00:00:00Z")]
+
+
+def test_a_frontier_that_is_not_redis_is_a_config_error(tmp_path: Path) -> None:
+    from crawler.config import load_config
+    from crawler.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text("crawl:\n  frontier: http://127.0.0.1:6379/0\n")
+    with pytest.raises(ConfigError, match="frontier"):
+        load_config(path)

@@ -176,3 +176,16 @@ def test_robots_txt_is_fetched_once_for_the_crawl(server: RedisServer, crawl: st
     assert [answer.body for answer in answers] == [b"User-agent: *\nDisallow: /x\n"] * 2
     one.close()
     two.close()
+
+
+def test_a_claim_books_its_hosts_next_slot(server: RedisServer, crawl: str) -> None:
+    one, two = _open(server, crawl), _open(server, crawl)
+    one.add(_urls(1))
+    assert one.book("h.example", 0.2)[0] == pytest.approx(0.0, abs=0.05)  # tells Redis the interval
+    slack = one.book("other.example", 0.2)[1]
+    (claimed,) = one.claim(1, NOW)  # books the slot after that one, in the same round trip
+    assert two.book("h.example", 0.2)[0] == pytest.approx(2 * (0.2 + slack), abs=0.05)
+    wait, window = one.book(claimed.host, 0.2)  # the claim's slot, with no round trip
+    assert wait == pytest.approx(0.2 + slack, abs=0.05) and 0 < window <= slack
+    one.close()
+    two.close()
