@@ -244,10 +244,8 @@ def ranked(blocks: list[Block]) -> list[Block]:
 def containers(candidate: Block) -> list[Block]:
     """The elements to read for a candidate: wrappers climbed, article siblings joined."""
     block = candidate
-    while (
-        block.parent is not None
-        and block.parent.parent is not None
-        and block.parent.size <= candidate.size * WRAPPER_GAIN
+    while block.parent is not None and block.parent.parent is not None and (
+        block.parent.size <= candidate.size * WRAPPER_GAIN or _close_behind(block.parent, block)
     ):
         block = block.parent
     parent = block.parent
@@ -258,6 +256,25 @@ def containers(candidate: Block) -> list[Block]:
     first = _extend(siblings, here, -1)
     last = _extend(siblings, here, 1)
     return [s for s in siblings[first : last + 1] if s is block or not _foreign(s)]
+
+
+PARENT_SCORE_SHARE = 0.85
+PARENT_EXTRA_LINK_DENSITY = 0.05
+
+
+def _score(block: Block) -> float:
+    return block.points * (1 - block.link_density)
+
+
+def _close_behind(parent: Block, block: Block) -> bool:
+    """A parent that scores nearly as well as its child while adding prose, not links: the
+    article spreads over the child's siblings (a lead paragraph outside the "read more" part)."""
+    return (
+        parent.prose > block.prose
+        and _score(parent) >= PARENT_SCORE_SHARE * _score(block)
+        and parent.link_density <= block.link_density + PARENT_EXTRA_LINK_DENSITY
+        and not is_noise(parent.node)
+    )
 
 
 MAX_SIBLING_GAP = 3
