@@ -139,10 +139,12 @@ def test_every_reachable_fixture_article_is_extracted_as_expected(run: Run) -> N
         got = dict(articles[page.url])
         source = got.pop("source")
         assert isinstance(source, dict) and source["warc"] and source["record_id"]
+        assert got.pop("built_by")["rules"].startswith(f"{page.site}/")  # which rules built it
         want = {key: value for key, value in (page.article or {}).items() if key != "source"}
         if got != want:
             offline = extractor.extract(Page.from_file_bytes(page.url, page.body))
-            offline_dict = {k: v for k, v in (offline.to_dict() if offline else {}).items() if k != "source"}
+            offline_dict = {k: v for k, v in (offline.to_dict() if offline else {}).items()
+                            if k not in ("source", "built_by")}
             where = "the crawl only" if offline_dict == want else "offline extraction too (extractor/fixture)"
             keys = sorted(key for key in want if got.get(key) != want.get(key))
             problems.append(f"{page.site}/{page.slug}.json: {keys} differ; differs in {where}")

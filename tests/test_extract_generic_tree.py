@@ -124,3 +124,10 @@ def test_photo_and_editor_credits_are_not_authors() -> None:
     head = "<meta name='author' content='Dok. Istimewa'>"
     page = f"<div class='author'>By Rina Lestari</div><div>{story}</div>"
     assert _extract(page, head).authors == ("Rina Lestari",)
+
+
+def test_lead_paragraph_outside_the_read_more_part_is_kept() -> None:
+    lead = f"<div class='para lead'><p>{EN[0]}</p></div>"
+    rest = "".join(f"<div class='para'><p>{text}</p></div>" for text in EN[1:])
+    page = f"<div class='container'>{lead}<div class='read-all'>{rest}</div></div><ul>{LINKS}</ul>"
+    assert _extract(page).body.split("\n\n") == EN

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from crawler.extract import boilerplate
-from crawler.extract.scoring import Block, markers
+from crawler.extract.scoring import NOISE_FACTOR, Block, _factor, markers
 from crawler.extract.text import SKIP_TAGS
 
 KEEP_SHARE = 0.8
@@ -48,7 +48,6 @@ def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None
     while candidate is not None and candidate is not container:
         protected.add(candidate.node.mem_id)
         candidate = candidate.parent
-    found_markers = markers()
     ids: set[int] = set()
     sizes: dict[int, int] = {}
     stack = list(container.children)
@@ -65,7 +64,7 @@ def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None
         if block.size < keep_from:
             attrs = block.node.attributes
             marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}" if attrs else ""
-            if len(marker) > 1 and found_markers.furniture(marker):
+            if len(marker) > 1 and _furniture(marker):
                 ids.add(key)
                 continue
         stack.extend(block.children)
@@ -80,6 +79,10 @@ def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None
     if drop:
         ids.update(found.mem_id for found in node.css(", ".join(drop)) if found.mem_id != own)
     return frozenset(ids)
+
+
+def _furniture(marker: str) -> bool:
+    return _factor(marker) == NOISE_FACTOR
 
 
 def _under(container: Block) -> Iterable[Block]:

@@ -231,15 +231,14 @@ def _fallback_authors(doc: Document, candidates: Sequence[str], names: Sequence[
     of a visible byline, then the first candidate list."""
     lists = [metadata.clean_authors(specs.values(doc, s, many=True), None, names) for s in candidates]
     lists = [found for found in lists if found]
+    if lists:
+        body = doc.tree.body
+        visible = " ".join(body.text(deep=True, separator=" ").split()).lower() if body is not None else ""
+        for found in lists:
+            if all(name.lower() in visible for name in found):
+                return found
     byline = metadata.clean_authors(generic.visible_authors(doc), None, names)
-    if not lists:
-        return byline
-    body = doc.tree.body
-    visible = " ".join(body.text(deep=True, separator=" ").split()).lower() if body is not None else ""
-    for found in lists:
-        if all(name.lower() in visible for name in found):
-            return found
-    return byline or lists[0]
+    return byline or (lists[0] if lists else [])
 
 
 def _tags(doc: Document, generation: CompiledGeneration | None) -> list[str]:

@@ -22,6 +22,7 @@ from crawler.extract.text import Cleaner, Paragraph, paragraphs
 
 MAX_PARAGRAPH_LINK_DENSITY = 0.5
 MIN_ARTICLE_CHARS = 250
+LONG_PARAGRAPH_CHARS = 300  # a listing's teasers are shorter
 MIN_BODY_CHARS = 120  # a candidate left with less after clean-up gives way to the next
 
 
@@ -186,4 +187,6 @@ def looks_like_article(doc: Document, body: list[str]) -> bool:
     if doc.tree.css_first("article, [itemtype*=Article]") is not None:
         return True
     long_paragraphs = sum(1 for p in body if len(p) >= 100)
-    return chars >= MIN_ARTICLE_CHARS and long_paragraphs >= 3
+    if chars >= MIN_ARTICLE_CHARS and long_paragraphs >= 3:
+        return True
+    return chars >= 400 and max(len(p) for p in body) >= LONG_PARAGRAPH_CHARS  # a short news item

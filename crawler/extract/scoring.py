@@ -116,10 +116,17 @@ def analyse(body: LexborNode) -> list[Block]:
     """Blocks of the subtree in document order (the first is ``body``'s own)."""
     root = Block(body, None)
     blocks = [root]
+    # one flat stack of (node, block, linked); node None marks the end of a block's subtree
     stack: list[tuple[LexborNode | None, Block, bool]] = []
-    _push_children(stack, body, root, False)
+    push = stack.append
+    pop = stack.pop
+    child = body.last_child
+    while child is not None:
+        push((child, root, False))
+        child = child.prev
+    skip, holders, furniture = SCORE_SKIP, HOLDER_TAGS, FURNITURE
     while stack:
-        node, block, linked = stack.pop()
+        node, block, linked = pop()
         if node is None:
             _finish(block)
             continue
@@ -128,6 +135,8 @@ def analyse(body: LexborNode) -> list[Block]:
             text = node.text_content
             if text:
                 size = len(text.strip())
+                if not size:
+                    continue
                 if linked:
                     block.linked += size
                 else:
@@ -137,28 +146,24 @@ def analyse(body: LexborNode) -> list[Block]:
         if tag == "br":
             block.pieces.append("\n\n")
             continue
-        if tag in SCORE_SKIP:
-            if tag in FURNITURE:  # not read, but counted: a wrapper holding it is no wrapper
+        if tag in skip:
+            if tag in furniture:  # not read, but counted: a wrapper holding it is no wrapper
                 block.linked += len(node.text(deep=True).strip())
             continue
-        if tag in HOLDER_TAGS:
-            child_block = Block(node, block)
-            block.children.append(child_block)
-            blocks.append(child_block)
-            stack.append((None, child_block, linked))
-            _push_children(stack, node, child_block, linked)
-        else:
-            _push_children(stack, node, block, linked or tag == "a")
+        if tag in holders:
+            inner = Block(node, block)
+            block.children.append(inner)
+            blocks.append(inner)
+            push((None, inner, linked))
+            block = inner
+        elif tag == "a":
+            linked = True
+        child = node.last_child
+        while child is not None:
+            push((child, block, linked))
+            child = child.prev
     _finish(root)
     return blocks
-
-
-def _push_children(stack: list[tuple[LexborNode | None, Block, bool]], node: LexborNode, block: Block,
-                   linked: bool) -> None:
-    child = node.last_child
-    while child is not None:
-        stack.append((child, block, linked))
-        child = child.prev
 
 
 def _finish(block: Block) -> None:
@@ -189,7 +194,13 @@ def _finish(block: Block) -> None:
 
 def marker_factor(node: LexborNode) -> float:
     attrs = node.attributes
-    marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
+    return _factor(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
+
+
+@lru_cache(maxsize=4096)
+def _factor(marker: str) -> float:
+    """The factor of a class-and-id string (cached: the same wrappers recur on every page of a
+    site and for every candidate below them)."""
     if not marker.strip():
         return 1.0
     found = markers()
@@ -233,10 +244,8 @@ def ranked(blocks: list[Block]) -> list[Block]:
 def containers(candidate: Block) -> list[Block]:
     """The elements to read for a candidate: wrappers climbed, article siblings joined."""
     block = candidate
-    while (
-        block.parent is not None
-        and block.parent.parent is not None
-        and block.parent.size <= candidate.size * WRAPPER_GAIN
+    while block.parent is not None and block.parent.parent is not None and (
+        block.parent.size <= candidate.size * WRAPPER_GAIN or _close_behind(block.parent, block)
     ):
         block = block.parent
     parent = block.parent
@@ -247,6 +256,25 @@ def containers(candidate: Block) -> list[Block]:
     first = _extend(siblings, here, -1)
     last = _extend(siblings, here, 1)
     return [s for s in siblings[first : last + 1] if s is block or not _foreign(s)]
+
+
+PARENT_SCORE_SHARE = 0.85
+PARENT_EXTRA_LINK_DENSITY = 0.05
+
+
+def _score(block: Block) -> float:
+    return block.points * (1 - block.link_density)
+
+
+def _close_behind(parent: Block, block: Block) -> bool:
+    """A parent that scores nearly as well as its child while adding prose, not links: the
+    article spreads over the child's siblings (a lead paragraph outside the "read more" part)."""
+    return (
+        parent.prose > block.prose
+        and _score(parent) >= PARENT_SCORE_SHARE * _score(block)
+        and parent.link_density <= block.link_density + PARENT_EXTRA_LINK_DENSITY
+        and not is_noise(parent.node)
+    )
 
 
 MAX_SIBLING_GAP = 3
