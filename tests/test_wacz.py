@@ -170,3 +170,27 @@ def test_chromium_opens_a_crawled_article_through_pywb_and_shows_its_title(
     assert done.returncode == 0, done.stderr[-2000:]
     title = str(article["title"])
     assert f"<h1>{title}</h1>" in done.stdout and f"<title>{title}</title>" in done.stdout, done.stdout[:2000]
+
+
+def test_wacz_of_a_damaged_archive_leaves_the_damage_out_and_exits_7(tmp_path: Path) -> None:
+    from tests.support import warcfactory as wf
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    shutil.copy(wf.WARC_FIXTURES / "flipped-byte.warc.gz", archive / "flipped-byte.warc.gz")
+    page = wf.small_pages()[0]
+    when = "2026-11-21T10:00:00Z"
+    articles = [{"url": page.url, "title": "Harga",
+                 "source": {"warc": "flipped-byte.warc.gz", "fetched": when}},
+                {"url": "https://x.example/a", "title": "elsewhere",
+                 "source": {"warc": "other.warc.gz", "fetched": when}}]
+    (archive / "articles.jsonl").write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
+    out = tmp_path / "damaged.wacz"
+    done = subprocess.run(["crawler", "wacz", str(archive), "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 7, done.stdout + done.stderr
+    assert "flipped-byte.warc.gz: offset " in done.stdout and "left out of the index" in done.stdout
+    assert "1 pages" in done.stdout and "1 articles left out" in done.stdout
+    with zipfile.ZipFile(out) as package:
+        pages = package.read("pages/pages.jsonl").decode("utf-8").splitlines()
+        assert [json.loads(line)["url"] for line in pages[1:]] == [page.url]
+        assert package.read("archive/flipped-byte.warc.gz") == (archive / "flipped-byte.warc.gz").read_bytes()

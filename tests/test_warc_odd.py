@@ -34,16 +34,18 @@ def _urls(jsonl: str) -> list[str]:
 
 def _huge_member(path: Path, *, wrong: str | None) -> int:
     """A WARC.gz: warcinfo, then a response whose block is over 64 MiB, then a small response.
-    ``wrong``: which digest header to spoil (``block`` or ``payload``). Returns the big record's offset."""
+    ``wrong``: ``block``, one payload byte changed after both digests were computed; ``payload``,
+    a payload digest of other bytes (the block digest right). Returns the big record's offset."""
     body = b"<html><body>" + b"a" * (DEFAULT_MAX_BLOCK_BYTES + 1024) + b"</body></html>"
     block = wf.http_response(body, [("Content-Type", "text/html")])
     payload = body if wrong != "payload" else body[:-1] + b"!"
     record = wf.raw_record("response", b"", uri="https://www.suara.com/big", payload=payload,
                            record_id="<urn:uuid:00000000-0000-4000-8000-000000000099>")
     head = record[: -len(b"\r\n\r\n")]  # the record's head for an empty block: give it the real one
-    digest_of = block if wrong != "block" else block + b"x"
     head = head.replace(f"WARC-Block-Digest: {wf.sha1_digest(b'')}".encode(),
-                        f"WARC-Block-Digest: {wf.sha1_digest(digest_of)}".encode())
+                        f"WARC-Block-Digest: {wf.sha1_digest(block)}".encode())
+    if wrong == "block":
+        block = wf.flip_byte(block)  # in the middle of the payload, under valid gzip
     head = head.replace(b"Content-Length: 0\r\n", f"Content-Length: {len(block)}\r\n".encode())
     compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     big = compressor.compress(head) + compressor.compress(block) + compressor.compress(b"\r\n\r\n")

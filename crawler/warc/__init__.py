@@ -1,9 +1,11 @@
 """WARC archiving: the writer (rotation, digests, revisits), the reader (records → ``Page``),
 verify, recover and index.
 
-Modules: ``writer`` (``WarcWriter``), ``reader`` (``iter_records``, ``read_record_at``),
-``pages`` (record → ``Page``, revisit originals), ``verify`` (``verify_file``), ``recover``
-(``recover_file``, ``complete_target_uris``), ``index`` (``index_file``, ``write_index``).
+Modules: ``writer`` (``WarcWriter``), ``reader`` (``iter_records``, ``read_record_at``; ARC
+files through ``arc``, digests through ``digests``), ``pages`` (record → ``Page``, revisit
+originals), ``verify`` (``verify_file``), ``recover`` (``recover_file``, ``lock_for``,
+``complete_target_uris``), ``index`` (``index_file``, ``write_index``), ``commands`` (the
+``verify``/``recover``/``index``/``wacz`` verbs; WACZ itself is ``crawler.wacz``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 A ``response`` record gives its own status, headers and payload; a ``revisit`` record gives
 its own status and headers with the payload of the original capture it refers to
 (``WARC-Refers-To``, else ``WARC-Refers-To-Target-URI`` + ``-Date``, else the payload digest:
-RELIABILITY C8, C9, H8, H9). The stored content-encoding is undone within
-``max_decoded_bytes`` by ``crawler.decode``; chunked bodies are handled whichever way they
-were stored (H11).
+RELIABILITY C8, C9, H8, H9); a revisit with an empty block (no HTTP headers, as warcio's
+``create_revisit_record`` writes it) takes its status and headers from the original too (P3).
+The stored content-encoding is undone within ``max_decoded_bytes`` by ``crawler.decode``;
+chunked bodies are handled whichever way they were stored (H11).
 """
 
 from __future__ import annotations

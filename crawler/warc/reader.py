@@ -11,7 +11,12 @@ Stronger than warcio's iterator where the fault matrix needs it (RELIABILITY H1â
   at the next gzip member (or ``WARC/`` line) that starts a record; with no ``on_damage`` the
   first damage is raised;
 * a whole-file gzip (one member holding many records) is read, and reported once with the
-  ``warcio recompress`` hint.
+  ``warcio recompress`` hint;
+* a block too big to keep has its digests checked while it streams past (``digests``); a
+  digest that cannot be checked (``shake_128``, an unknown algorithm) is reported and the
+  record still read; a ``Content-Length`` that is not ASCII digits (``Â²``) is damage;
+* header lines ending CR CR LF (pywb's ``missing-status-text.warc``) are read, with a warning,
+  as warcio reads them; ARC files (``arc``) are read as WARC records; a 0-byte file is damage.
 
 Memory does not grow with the file: one record block at a time, up to ``max_block_bytes``.
 """

@@ -3,7 +3,9 @@
 Per file: every gzip member ends properly (end marker and CRC), every record's block is as
 long as its ``Content-Length``, every block and payload digest is recomputed and compared,
 bytes after the last record are reported as trailing garbage, and a whole-file gzip gets the
-``warcio recompress`` hint. Each problem names the file, the offset and the record id.
+``warcio recompress`` hint. Blocks of any size are checked, streaming, in bounded memory; ARC
+files are read too; a 0-byte file is not OK. Each problem names the file, the offset and the
+record id.
 """
 
 from __future__ import annotations
