@@ -833,7 +833,7 @@ class Crawl:
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
-        progress.fetched += 1
+        progress.fetched += bool(result.exchanges)
         row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
         if result.final is None or result.final.status != 200 or not sources:
             why = result.state or (f"http_{result.final.status}" if result.final else "no_response")
