@@ -107,8 +107,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from crawler.models import Page
 
     config = _config(args)
-    if args.site is not None and args.site != "generic":
-        config.site(args.site)  # ConfigError naming the known sites
+    if args.site is not None:
+        _site_ids(args.site, config, extra=["generic"])  # a usage error naming the known sites
     try:
         body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:

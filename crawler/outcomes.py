@@ -18,14 +18,22 @@ Any of the three makes the run exit 3 (``crawler.pipeline.CrawlSummary.exit_code
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crawler.frontier import Kind, Status
 from crawler.models import Exchange
+
+if TYPE_CHECKING:
+    from crawler.frontier_protocol import FrontierStore
 
 
 class Group(StrEnum):
@@ -60,6 +68,7 @@ _HTTP_REASON = re.compile(r"^http_(\d{3})$")
 _HTTP_GROUPS = {"3": Group.HTTP_3XX, "4": Group.HTTP_4XX, "5": Group.HTTP_5XX}
 _KIND_GROUPS = {Kind.ARTICLE: Group.ARTICLE, Kind.CONTINUATION: Group.CONTINUATION}
 CHALLENGE_REASON = "challenge"
+UNREACHABLE_FILE = "unreachable.json"  # in the state directory: sites the last run could not reach
 
 
 @dataclass(frozen=True, order=True)
@@ -207,6 +216,117 @@ def network_cause(message: str) -> str | None:
     return None
 
 
+@dataclass
+class SiteProgress:
+    """Running counts for one site in this run (what the progress display shows).
+
+    ``fetched`` counts URLs that got a response; ``outcomes`` every URL settled, by
+    ``crawler.outcomes.Outcome``; ``due`` the earliest next attempt per deferral reason;
+    ``down`` the hosts that could not be reached, with the cause. ``queued`` is the site's
+    queue (todo and in progress), refreshed now and then.
+    """
+
+    fetched: int = 0
+    articles: int = 0
+    errors: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    due: dict[str, float] = field(default_factory=dict)
+    down: dict[str, str] = field(default_factory=dict)
+    queued: int = 0
+
+    def rate(self) -> float:
+        """Fetched pages per second since the start."""
+        elapsed = time.monotonic() - self.started
+        return self.fetched / elapsed if elapsed > 0 else 0.0
+
+    def settle(
+        self, status: Status, reason: str | None, kind: Kind | None = None, *, due: float | None = None,
+        message: str | None = None,
+    ) -> Outcome:
+        """Count one URL's end in this run (``due``: when a deferred URL is tried again;
+        ``message``: the error, which names a host that could not be reached)."""
+        outcome = classify(status, reason, kind)
+        self.outcomes[outcome] += 1
+        if status is Status.FAILED:
+            self.errors += 1
+        elif status is Status.SKIPPED:
+            self.skipped += 1
+        elif status is Status.TODO:
+            self.deferred += 1
+            if due is not None:
+                key = reason or "later"
+                self.due[key] = min(due, self.due.get(key, due))
+        cause = network_cause(message) if message and reason in NETWORK_REASONS else None
+        if cause is not None and message is not None:
+            self.down[_host_of(message)] = cause
+        return outcome
+
+    def merge(self, other: SiteProgress) -> None:
+        """Add another process's counts of the same site."""
+        for name in ("fetched", "articles", "errors", "skipped", "deferred", "bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.queued = max(self.queued, other.queued)
+        self.outcomes.update(other.outcomes)
+        for reason, when in other.due.items():
+            self.due[reason] = min(when, self.due.get(reason, when))
+        self.down.update(other.down)
+        self.started = min(self.started, other.started)
+
+
+# failures that say the host was not reached at all
+NETWORK_REASONS = frozenset({"connect", "timeout", "tls", "robots_unavailable"})
+
+
+def _host_of(message: str) -> str:
+    found = re.search(r"https?://([^/\s:]+)", message)
+    return found.group(1) if found else "?"
+
+
+# ---------------------------------------------------------------- the summary's inputs
+
+
+def deferrals(frontier: FrontierStore, now: float) -> dict[tuple[str, str], tuple[int, float]]:
+    """(site, reason) → (queued URLs not due before ``now``, the earliest next attempt)."""
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    for row in frontier.rows(Status.TODO):
+        if row.next_attempt_at > now:
+            key = (row.site, row.reason or "later")
+            count, first = found.get(key, (0, row.next_attempt_at))
+            found[key] = (count + 1, min(first, row.next_attempt_at))
+    return found
+
+
+def unreachable(
+    state: Path, progress: Mapping[str, SiteProgress], deferrals: dict[tuple[str, str], tuple[int, float]],
+    now: float,
+) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
+    """Sites none of whose hosts answered: those asked this run with no answer, and those the
+    last run found unreachable that could not be asked again yet (their URLs all deferred).
+    Kept in ``state/unreachable.json`` for that second case."""
+    path = state / UNREACHABLE_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    found: dict[str, dict[str, str]] = {}
+    when: dict[str, float] = {}
+    waiting = {site for site, _ in deferrals}
+    for site, one in progress.items():
+        if one.outcomes and one.down and not answered(one.outcomes):
+            found[site], when[site] = dict(one.down), now
+        elif not one.outcomes and site in waiting and isinstance(before.get(site), dict):
+            found[site] = {str(k): str(v) for k, v in before[site].get("hosts", {}).items()}
+            when[site] = float(before[site].get("at", 0.0))
+    record = {site: {"hosts": hosts, "at": when[site]} for site, hosts in found.items()}
+    with contextlib.suppress(OSError):
+        path.write_text(json.dumps(record), encoding="utf-8")
+    return found, {site: at for site, at in when.items() if at != now}
+
+
 def failures(outcomes: Mapping[Outcome, int]) -> int:
     return sum(count for outcome, count in outcomes.items() if outcome.failed)
 
@@ -219,6 +339,6 @@ def tally(pairs: Iterable[tuple[Outcome, int]]) -> Counter[Outcome]:
 
 
 __all__ = [
-    "Group", "Outcome", "answered", "classify", "failures", "is_challenge", "network_cause", "refusal",
-    "refusal_hint", "tally",
+    "Group", "Outcome", "SiteProgress", "answered", "classify", "deferrals", "failures", "is_challenge",
+    "network_cause", "refusal", "refusal_hint", "tally", "unreachable",
 ]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -79,7 +78,7 @@ from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.models import Article, Exchange, Page, Source
-from crawler.outcomes import Outcome, answered, classify, failures, is_challenge, network_cause, refusal
+from crawler.outcomes import SiteProgress, deferrals, failures, is_challenge, refusal, unreachable
 from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
@@ -98,7 +97,6 @@ log = logging.getLogger(__name__)
 CONNECTION_POOLS = 256
 OTHERS_POLL_S = 0.05  # how often an idle process of a multi-process crawl looks for new work
 QUEUE_COUNT_EVERY_S = 1.0  # how often the progress display's queue sizes are counted
-UNREACHABLE_FILE = "unreachable.json"  # under state/: sites the last run could not reach
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -118,76 +116,6 @@ class CrawlOptions:
     reset_frontier: bool = False
     frontier: str | None = None  # --frontier redis://...; None: crawl.frontier (None: SQLite)
     crawl_name: str | None = None  # --crawl-name; None: crawl.name
-
-
-@dataclass
-class SiteProgress:
-    """Running counts for one site in this run (what the progress display shows).
-
-    ``fetched`` counts URLs that got a response; ``outcomes`` every URL settled, by
-    ``crawler.outcomes.Outcome``; ``due`` the earliest next attempt per deferral reason;
-    ``down`` the hosts that could not be reached, with the cause. ``queued`` is the site's
-    queue (todo and in progress), refreshed now and then.
-    """
-
-    fetched: int = 0
-    articles: int = 0
-    errors: int = 0
-    skipped: int = 0
-    deferred: int = 0
-    bytes: int = 0
-    started: float = field(default_factory=time.monotonic)
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    due: dict[str, float] = field(default_factory=dict)
-    down: dict[str, str] = field(default_factory=dict)
-    queued: int = 0
-
-    def rate(self) -> float:
-        """Fetched pages per second since the start."""
-        elapsed = time.monotonic() - self.started
-        return self.fetched / elapsed if elapsed > 0 else 0.0
-
-    def settle(
-        self, status: Status, reason: str | None, kind: Kind | None = None, *, due: float | None = None,
-        message: str | None = None,
-    ) -> Outcome:
-        """Count one URL's end in this run (``due``: when a deferred URL is tried again;
-        ``message``: the error, which names a host that could not be reached)."""
-        outcome = classify(status, reason, kind)
-        self.outcomes[outcome] += 1
-        if status is Status.FAILED:
-            self.errors += 1
-        elif status is Status.SKIPPED:
-            self.skipped += 1
-        elif status is Status.TODO:
-            self.deferred += 1
-            if due is not None:
-                key = reason or "later"
-                self.due[key] = min(due, self.due.get(key, due))
-        cause = network_cause(message) if message and reason in _NETWORK_REASONS else None
-        if cause is not None and message is not None:
-            self.down[_host_of(message)] = cause
-        return outcome
-
-    def merge(self, other: SiteProgress) -> None:
-        """Add another process's counts of the same site."""
-        for name in ("fetched", "articles", "errors", "skipped", "deferred", "bytes"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.queued = max(self.queued, other.queued)
-        self.outcomes.update(other.outcomes)
-        for reason, when in other.due.items():
-            self.due[reason] = min(when, self.due.get(reason, when))
-        self.down.update(other.down)
-        self.started = min(self.started, other.started)
-
-
-# failures that say the host was not reached at all
-_NETWORK_REASONS = frozenset({"connect", "timeout", "tls", "robots_unavailable"})
-
-
-def _host_of(message: str) -> str:
-    found = re.search(r"https?://([^/\s:]+)", message)
-    return found.group(1) if found else "?"
 
 
 ProgressCallback = Callable[[str, SiteProgress], None]
@@ -847,7 +775,7 @@ class Crawl:
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
-        progress.fetched += 1
+        progress.fetched += bool(result.exchanges)
         row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
         if result.final is None or result.final.status != 200 or not sources:
             why = result.state or (f"http_{result.final.status}" if result.final else "no_response")
@@ -904,8 +832,8 @@ class Crawl:
         deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
         robots = set(self._fetcher.robots.unavailable()).union(*(peer.robots_unavailable for peer in peers))
         progress = _merged_progress([self.progress, *(peer.progress for peer in peers)])
-        deferrals = _deferrals(self._frontier, now)
-        unreachable, unreachable_at = _unreachable(self.options.archive_dir, progress, deferrals, now)
+        waiting = deferrals(self._frontier, now)
+        down, down_at = unreachable(self.options.archive_dir / STATE_DIR, progress, waiting, now)
         return CrawlSummary(
             counts=counts,
             reasons=self._frontier.reasons(),
@@ -921,9 +849,9 @@ class Crawl:
             recovered=recovered,
             robots_unavailable=tuple(sorted(robots)),
             elapsed_s=time.monotonic() - started,
-            deferrals=deferrals,
-            unreachable=unreachable,
-            unreachable_at=unreachable_at,
+            deferrals=waiting,
+            unreachable=down,
+            unreachable_at=down_at,
             started_at=now - (time.monotonic() - started),
             proxies=tuple(sorted(re.sub(r"//[^/@]*@", "//", proxy)  # without credentials
                                  for proxy in ProxyRoutes.build(self.config.crawl.proxy, True).proxies())),
@@ -1083,44 +1011,6 @@ def _merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, Site
         for site_id, one in part.items():
             merged.setdefault(site_id, SiteProgress(started=one.started)).merge(one)
     return merged
-
-
-def _deferrals(frontier: FrontierStore, now: float) -> dict[tuple[str, str], tuple[int, float]]:
-    """(site, reason) → (queued URLs not due before ``now``, the earliest next attempt)."""
-    found: dict[tuple[str, str], tuple[int, float]] = {}
-    for row in frontier.rows(Status.TODO):
-        if row.next_attempt_at > now:
-            key = (row.site, row.reason or "later")
-            count, first = found.get(key, (0, row.next_attempt_at))
-            found[key] = (count + 1, min(first, row.next_attempt_at))
-    return found
-
-
-def _unreachable(
-    archive: Path, progress: dict[str, SiteProgress], deferrals: dict[tuple[str, str], tuple[int, float]],
-    now: float,
-) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
-    """Sites none of whose hosts answered: those asked this run with no answer, and those the
-    last run found unreachable that could not be asked again yet (their URLs all deferred).
-    Kept in ``state/unreachable.json`` for that second case."""
-    path = archive / STATE_DIR / UNREACHABLE_FILE
-    try:
-        before = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        before = {}
-    found: dict[str, dict[str, str]] = {}
-    when: dict[str, float] = {}
-    waiting = {site for site, _ in deferrals}
-    for site, one in progress.items():
-        if one.outcomes and one.down and not answered(one.outcomes):
-            found[site], when[site] = dict(one.down), now
-        elif not one.outcomes and site in waiting and isinstance(before.get(site), dict):
-            found[site] = {str(k): str(v) for k, v in before[site].get("hosts", {}).items()}
-            when[site] = float(before[site].get("at", 0.0))
-    record = {site: {"hosts": hosts, "at": when[site]} for site, hosts in found.items()}
-    with contextlib.suppress(OSError):
-        path.write_text(json.dumps(record), encoding="utf-8")
-    return found, {site: at for site, at in when.items() if at != now}
 
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:

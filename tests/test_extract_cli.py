@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler.cli import main
-from crawler.errors import EXIT_INPUT, EXIT_INVALID_CONFIG, EXIT_NOT_EXTRACTED, EXIT_OK
+from crawler.errors import EXIT_INPUT, EXIT_NOT_EXTRACTED, EXIT_OK, EXIT_USAGE
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sites" / "suara" / "synthetic-jsonld.html"
 URL = "https://www.suara.com/bisnis/2024/05/30/140500/harga-cabai-rawit-di-pasar-induk-turun-jelang-akhir-pekan"
@@ -59,8 +59,8 @@ def test_unreadable_file_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert err.count("\n") == 1 and "missing.html" in err
 
 
-def test_unknown_site_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["extract", str(FIXTURE), "--url", URL, "--site", "nope"]) == EXIT_INVALID_CONFIG
+def test_unknown_site_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["extract", str(FIXTURE), "--url", URL, "--site", "nope"]) == EXIT_USAGE
     assert "unknown site 'nope'" in capsys.readouterr().err
 
 
