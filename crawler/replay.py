@@ -383,7 +383,8 @@ class _FileReplay:
 
 def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
     """Replay one file (a process-pool task)."""
-    return replay_file_indexed(task)[0]
+    index, path, options = task
+    return _FileReplay(path, index, options).run()
 
 
 FileIndex = tuple[OriginIndex, dict[str, list[PageRef]]]  # a file's captures, as _index_file finds them

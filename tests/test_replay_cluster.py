@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from crawler.cluster import expand_inputs, local_cluster, replay_on_cluster
+from crawler.cluster import QUIET_DASK, expand_inputs, local_cluster, replay_on_cluster
 from crawler.config import ArchiveSettings
 from crawler.errors import ArchiveError, ConfigError
 from crawler.models import Exchange
@@ -231,7 +231,9 @@ def _free_port() -> int:
 
 
 def _dask(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    quiet = {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)  # as README says
+             for key, value in QUIET_DASK.items()}
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **quiet, **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
                             env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -308,3 +310,21 @@ def test_a_worker_killed_mid_job_changes_nothing(
     assert doomed.returncode == -signal.SIGKILL, "the worker died mid-job"
     assert _multiset(_shard_records(tmp_path / "killed")) == _multiset(expected.records)
     assert not list((tmp_path / "killed").rglob(".*.tmp"))
+
+
+def test_cli_list_file_sites_and_parquet(archive: Path, scheduler: Scheduler, tmp_path: Path) -> None:
+    damaged = sorted(archive.glob("t-*-a.warc.gz"))[1]
+    kept = [path for path in sorted(archive.glob("*.warc.gz")) if path != damaged]
+    listing = tmp_path / "warc.paths"
+    listing.write_text("".join(f"{os.path.relpath(path, tmp_path)}\n" for path in kept), encoding="utf-8")
+    out = tmp_path / "out"
+    done = _cli(str(listing), "--sites", "suara,kompas", "--format", "parquet",
+                "--cluster", scheduler.address, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    one_machine = io.StringIO()
+    replay(kept, one_machine, ReplayOptions(sites=frozenset({"suara", "kompas"})), workers=1)
+    want = [json.loads(line) for line in one_machine.getvalue().splitlines()]
+    assert want and _multiset(_shard_records(out)) == _multiset(want)
+    assert all(path.suffix == ".parquet" for path in (out / "shards").iterdir())
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["options"]["sites"] == ["kompas", "suara"] and len(manifest["inputs"]) == len(kept)
