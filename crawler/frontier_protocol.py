@@ -14,7 +14,6 @@ frontier of one process does (not shared, no worker number, never halted, local 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -93,19 +92,3 @@ class FrontierStore(Protocol):
     def robots(self) -> SharedRobots | None:
         """Fetches robots.txt once per origin per TTL crawl-wide (None: per process)."""
         ...
-
-
-def open_store(
-    archive_dir: str | Path, *, url: str | None = None, crawl: str = "crawl", reset: bool = False,
-    lease_s: float = 60.0, max_pages: int | None = None,
-) -> FrontierStore:
-    """The frontier a crawl runs on: SQLite under ``archive_dir`` (``url`` None), or the Redis
-    at ``url`` (``redis://HOST:PORT/DB``) shared by every worker of crawl ``crawl``, where
-    ``max_pages`` is crawl-wide."""
-    if url is None:
-        from crawler.frontier import Frontier
-
-        return Frontier.open(archive_dir, reset=reset)
-    from crawler.frontier_redis import RedisFrontier
-
-    return RedisFrontier.open(url, crawl, lease_s=lease_s, max_pages=max_pages)

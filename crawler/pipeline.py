@@ -76,7 +76,7 @@ from crawler.extract import Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
-from crawler.frontier_protocol import FrontierStore, open_store
+from crawler.frontier_protocol import FrontierStore
 from crawler.models import Article, Exchange, Page, Source
 from crawler.outcomes import SiteProgress, deferrals, failures, is_challenge, refusal, unreachable
 from crawler.peers import PeerResult, Peers, watch_stops
@@ -277,7 +277,7 @@ class Crawl:
             self._peers = Peers(self._shard.count, peer_main)
         try:
             recovered = _recover_open_warcs(archive)
-            self._frontier = open_store(
+            self._frontier = _open_store(
                 archive, url=self._frontier_url, crawl=self.options.crawl_name or self.config.crawl.name,
                 reset=self.options.reset_frontier, lease_s=self.config.crawl.lease_s,
                 max_pages=self.options.max_pages,
@@ -1011,6 +1011,22 @@ def _merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, Site
         for site_id, one in part.items():
             merged.setdefault(site_id, SiteProgress(started=one.started)).merge(one)
     return merged
+
+
+def _open_store(
+    archive_dir: str | Path, *, url: str | None = None, crawl: str = "crawl", reset: bool = False,
+    lease_s: float = 60.0, max_pages: int | None = None,
+) -> FrontierStore:
+    """The frontier a crawl runs on: SQLite under ``archive_dir`` (``url`` None), or the Redis
+    at ``url`` (``redis://HOST:PORT/DB``) shared by every worker of crawl ``crawl``, where
+    ``max_pages`` is crawl-wide."""
+    if url is None:
+        from crawler.frontier import Frontier
+
+        return Frontier.open(archive_dir, reset=reset)
+    from crawler.frontier_redis import RedisFrontier
+
+    return RedisFrontier.open(url, crawl, lease_s=lease_s, max_pages=max_pages)
 
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:

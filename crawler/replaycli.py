@@ -36,7 +36,9 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
             raise ConfigError(f"--sites: unknown site(s) {', '.join(unknown)}; known: {listed}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be 1 or more")
-    since = parse_since(args.since) if getattr(args, "since", None) else None
+    since = getattr(args, "since", None)  # the CLI parses --since (a date); a library caller may pass text
+    if isinstance(since, str):
+        since = parse_since(since)
     return ReplayOptions(max_decoded_bytes=config.crawl.max_decoded_bytes, sites=sites, strict=args.strict,
                          config_path=str(Path(config_path).resolve()) if config_path else None, since=since)
 

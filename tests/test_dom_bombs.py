@@ -1,4 +1,4 @@
-"""DOM bombs (fault matrix row K9): every page the crawler parses, articles in ``extract`` and
+"""DOM bombs (fault matrix rows Q1, Q2): every page the crawler parses, articles in ``extract`` and
 listing pages in ``discover``, is refused before parsing when the tree it would build is too
 deep, and end tags that close nothing cannot hide the depth."""
 
@@ -34,26 +34,26 @@ def _refused(call: object, *args: object) -> DocumentTooLarge:
     ],
     ids=["div-unmatched-span", "div-across-cell", "section-unmatched-inline"],
 )
-def test_K9_dom_bomb_with_unbalanced_end_tags_is_refused_in_extract(bomb: str) -> None:
+def test_Q1_dom_bomb_with_unbalanced_end_tags_is_refused_in_extract(bomb: str) -> None:
     page = Page(url="https://hostile.example/unbalanced", body=(HEAD + bomb).encode())
     error = _refused(Extractor([]).extract, page)
     assert error.reason == "document_too_large"
     assert "nested" in str(error) and page.url in str(error)
 
 
-def test_K9_dom_bomb_on_a_listing_page_is_refused_in_discover() -> None:
+def test_Q2_dom_bomb_on_a_listing_page_is_refused_in_discover() -> None:
     page = Page(url="https://hostile.example/indeks", body=(HEAD + "<div>" * 100_000).encode())
     error = _refused(discover, page)
     assert error.reason == "document_too_large" and page.url in str(error)
 
 
-def test_K9_listing_with_unbalanced_end_tags_is_refused_too() -> None:
+def test_Q1_Q2_listing_with_unbalanced_end_tags_is_refused_too() -> None:
     body = HEAD + "<div></span>" * 100_000 + "<a href='/read/1'>x</a>"
     error = _refused(discover, Page(url="https://hostile.example/indeks", body=body.encode()))
     assert error.reason == "document_too_large"
 
 
-def test_K9_big_flat_pages_still_parse() -> None:
+def test_Q1_big_flat_pages_still_parse() -> None:
     # many unclosed cells, paragraphs and list items are siblings, not nesting
     rows = "<table>" + "<tr><td>a<td>b" * 5_000 + "</table>"
     flat = "<div><p>a<p>b<ul><li>c<li>d</ul></div>" * 2_000
