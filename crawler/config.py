@@ -6,6 +6,7 @@ Every error names the file, the line and the key, and says what is allowed.
 from __future__ import annotations
 
 import copy
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping
@@ -13,15 +14,20 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from crawler.errors import ConfigError
-from crawler.extract.rules import ExtractionProfile, check_regexes
+from crawler.profile import ExtractionProfile, check_regexes
 
-DEFAULT_USER_AGENT = "crawler/0.1 (+https://github.com/; news corpus research)"
+PLACEHOLDER_CONTACT = "set-your-email@example.org"
+DEFAULT_USER_AGENT = f"crawler/0.1 (news corpus research; contact: {PLACEHOLDER_CONTACT})"
+# enabled when no config.yaml is found (the same as the shipped config.yaml)
+DEFAULT_ENABLED_SITES = ("kompas", "suara")
+CONFIG_FILE = "config.yaml"
+PROXY_SCHEMES = ("http", "https")
 
 
 class _Frozen(BaseModel):
@@ -82,6 +88,37 @@ class CrawlSettings(_Frozen):
     robots: RobotsPolicy = Field(default_factory=RobotsPolicy)
     proxy: str | None = None
     http2: bool = False
+    # the crawl state: None = SQLite under the archive (one machine); redis://HOST:PORT/DB =
+    # one Redis for every worker on every machine (crawler/frontier_redis.py)
+    frontier: str | None = Field(default=None, pattern=r"^(redis|rediss|unix)://")
+    name: str = Field(default="crawl", pattern=r"^[A-Za-z0-9._-]{1,64}$")  # prefixes every Redis key
+    lease_s: float = Field(default=60.0, gt=0)  # how long a Redis claim holds before it is handed back
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_is_an_http_url(cls, proxy: str | None) -> str | None:
+        if proxy is not None:
+            problem = proxy_problem(proxy)
+            if problem:
+                raise ValueError(problem)
+        return proxy
+
+
+def proxy_problem(proxy: str) -> str | None:
+    """Why ``proxy`` cannot be used as the crawl's proxy, or None. SOCKS is refused: the
+    fetcher speaks to HTTP(S) proxies only (put an HTTP proxy such as privoxy in front)."""
+    try:
+        parts = urlsplit(proxy.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = urlsplit("")
+    scheme = parts.scheme.lower()
+    if scheme.startswith("socks"):
+        return (f"{proxy!r}: SOCKS proxies are not supported; use an HTTP(S) proxy URL such as "
+                "http://127.0.0.1:3128 (e.g. privoxy in front of the SOCKS proxy)")
+    if scheme not in PROXY_SCHEMES or not parts.hostname:
+        return f"{proxy!r} is not a proxy URL; expected http://HOST:PORT (or https://)"
+    return None
 
 
 class NetworkSettings(_Frozen):
@@ -175,6 +212,11 @@ class Config(_Frozen):
             )
         if self.crawl.robots.mode == "ignore":
             found.append(f"robots.txt is ignored: {self.crawl.robots.justification}")
+        if PLACEHOLDER_CONTACT in self.crawl.user_agent:
+            found.append(
+                f"crawl.user_agent still has the placeholder contact {PLACEHOLDER_CONTACT}: put your "
+                "e-mail or a web page in it, so site owners can reach you instead of blocking the crawler"
+            )
         return found
 
     def enabled_sites(self) -> tuple[Site, ...]:
@@ -189,6 +231,10 @@ class Config(_Frozen):
 
 
 def _check_css(selector: str, where: str) -> None:
+    # checked by the parser that will run the selector; imported here, when a site is
+    # validated, so that importing the config does not load the HTML parser
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
     try:
         LexborHTMLParser("<p></p>").css(selector)
     except SelectolaxError as exc:
@@ -312,7 +358,7 @@ def _site_data(
         line = _line_of(config, prefix)
         raise ConfigError(
             f"{config.file}:{line}: sites.{site_id}: must be a mapping of settings "
-            "(e.g. `enabled: true`), not {type(override).__name__}"
+            f"(e.g. `{site_id}: {{enabled: true}}`), not {type(override).__name__} {override!r}"
         )
     builtin = builtins.get(site_id)
     if builtin is None:
@@ -321,6 +367,22 @@ def _site_data(
     data = _merge(builtin.data, override)
     data["id"] = site_id
     return data, [(config, prefix), (builtin, ())]
+
+
+def _check_new_site(site_id: str, override: dict[str, Any], config: _Located,
+                    builtins: Mapping[str, _Located]) -> None:
+    """A site that is not built in must define its `domains` (its seeds may come from --seed):
+    otherwise it is a misspelt built-in id, which would silently crawl nothing."""
+    if override.get("domains"):
+        return
+    line = _line_of(config, ("sites", site_id))
+    close = difflib.get_close_matches(site_id, list(builtins), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(
+        f"{config.file}:{line}: sites.{site_id}: not a built-in site; {hint}"
+        f"built-in sites: {', '.join(builtins)}. A new site needs `domains:` (and `seeds:`) "
+        "(crawler/sites/README.md)"
+    )
 
 
 def load_builtin_sites() -> dict[str, _Located]:
@@ -376,6 +438,8 @@ def parse_config(text: str, file: str = "config.yaml") -> Config:
     for site_id, override in _sites_section(located).items():
         data, sources = _site_data(str(site_id), override, located, builtins)
         sites.append(_build_site(data, sources))
+        if str(site_id) not in builtins:
+            _check_new_site(str(site_id), override, located, builtins)
     rest = {key: value for key, value in located.data.items() if key != "sites"}
     try:
         return Config.model_validate({**rest, "sites": ()}).model_copy(
@@ -399,5 +463,23 @@ def load_config(path: str | Path) -> Config:
 
 
 def default_config() -> Config:
-    """Every built-in site, enabled, with default settings (for `extract` without a config)."""
-    return Config(sites=builtin_sites())
+    """Every built-in site with default settings, ``DEFAULT_ENABLED_SITES`` enabled (as in the
+    shipped config.yaml): what every verb uses when no config file is found."""
+    sites = tuple(site.model_copy(update={"enabled": site.id in DEFAULT_ENABLED_SITES})
+                  for site in builtin_sites())
+    return Config(sites=sites)
+
+
+def config_path(explicit: str | Path | None, directory: Path | None = None) -> Path | None:
+    """The config file every verb reads: ``--config FILE`` when given, else ``config.yaml`` in
+    the working directory when present, else None (built-in sites, ``default_config``)."""
+    if explicit is not None:
+        return Path(explicit)
+    found = (directory or Path.cwd()) / CONFIG_FILE
+    return found if found.is_file() else None
+
+
+def resolve_config(explicit: str | Path | None) -> tuple[Config, Path | None]:
+    """The config of ``config_path`` (validated) and its path, or the built-in default."""
+    path = config_path(explicit)
+    return (load_config(path) if path is not None else default_config()), path

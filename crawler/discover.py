@@ -7,6 +7,11 @@ source gives for it when there is one (feed entry, sitemap ``lastmod`` or news
 
 XML is read with entity expansion, DTD loading and network access off and documents above
 the size caps refused; gzip sitemaps are inflated with a byte cap.
+
+One bad entry never costs the page: a link, ``<base href>``, ``<loc>`` or feed link that is
+not a usable URL (``http://[::1/x``, a host that cannot be IDNA-encoded) and a date outside
+years 1-9999 are dropped and counted in ``Discovered.malformed`` (with a few examples for the
+log line that names the page); the rest of the page is read as if they were not there.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from lxml import etree
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import DecodedTooLarge, DecodeError, ScopeViolation
+from crawler.extract.dom import check_size
 from crawler.models import Page
 from crawler.urls import DEFAULT_MAX_URL_LENGTH, canonicalize
 
@@ -58,8 +64,26 @@ class Discovered:
     links: tuple[Link, ...] = ()
     sitemaps: tuple[str, ...] = ()  # children of a sitemap index
     next_page: str | None = None  # a listing's "next" link
-    dropped: int = 0  # links refused: not http(s), too long, over a count cap
+    dropped: int = 0  # links refused: not http(s), too long, malformed, over a count cap
     notes: tuple[str, ...] = field(default_factory=tuple)
+    malformed: int = 0  # entries that are not usable URLs or dates (part of ``dropped`` for links)
+    malformed_examples: tuple[str, ...] = ()  # the first few of them, for the log
+
+
+MAX_MALFORMED_EXAMPLES = 3
+
+
+@dataclass
+class _Bad:
+    """Malformed entries met while reading one document."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, what: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_MALFORMED_EXAMPLES:
+            self.examples.append(what[:200])
 
 
 @dataclass(frozen=True)
@@ -108,26 +132,39 @@ def discover(
 def from_listing(
     page: Page, *, links_css: str | None = None, next_css: str | None = None, limits: Limits = Limits()
 ) -> Discovered:
-    """Links of an HTML listing page: ``links_css`` (default every ``a[href]``) and the next page."""
+    """Links of an HTML listing page: ``links_css`` (default every ``a[href]``) and the next page.
+    Raises ``DocumentTooLarge`` for a page the parser would take too long on (a DOM bomb)."""
+    check_size(page.body, page.effective_url)
     tree = LexborHTMLParser(page.body)
-    base = _base_url(tree, page.effective_url)
+    bad = _Bad()
+    base = _base_url(tree, page.effective_url, bad)
     hrefs = [node.attributes.get("href") for node in tree.css(links_css or "a[href]")]
-    links, dropped = _canonical_links(
-        ((urljoin(base, href.strip()), None) for href in hrefs if href), limits
-    )
+    links, dropped = _canonical_links(((base, href, None) for href in hrefs if href), limits, bad)
     next_page = None
     if next_css:
         node = tree.css_first(next_css)
         href = node.attributes.get("href") if node is not None else None
         if href:
-            next_page = _canonical(urljoin(base, href.strip()), limits)
-    return Discovered("html", links=links, next_page=next_page, dropped=dropped)
+            next_page = _canonical(base, href, limits, bad)
+    return Discovered("html", links=links, next_page=next_page, dropped=dropped, **_malformed(bad))
 
 
-def _base_url(tree: LexborHTMLParser, page_url: str) -> str:
+def _base_url(tree: LexborHTMLParser, page_url: str, bad: _Bad) -> str:
+    """The page's ``<base href>``, or the page URL when there is none or it is not a usable
+    http(s) URL (as browsers fall back to the document's URL)."""
     node = tree.css_first("base[href]")
     href = node.attributes.get("href") if node is not None else None
-    return urljoin(page_url, href.strip()) if href else page_url
+    if not href:
+        return page_url
+    joined = _join(page_url, href)
+    if joined is None or _canonical(page_url, href, Limits(), None) is None:
+        bad.add(f"<base href={href[:200]!r}>")
+        return page_url
+    return joined
+
+
+def _malformed(bad: _Bad) -> dict[str, Any]:
+    return {"malformed": bad.count, "malformed_examples": tuple(bad.examples)}
 
 
 def listing_url(template: str, number: int) -> str:
@@ -165,20 +202,26 @@ def from_feed(page: Page, limits: Limits = Limits()) -> Discovered:
             "check the site's `seeds.feeds` URL",
             reason="bad_feed",
         )
+    bad = _Bad()
     pairs = (
-        (urljoin(page.effective_url, entry.get("link", "")), _entry_date(entry))
+        (page.effective_url, str(entry.get("link", "")), _entry_date(entry, bad))
         for entry in parsed.entries
         if entry.get("link")
     )
-    links, dropped = _canonical_links(pairs, limits)
-    return Discovered("feed", links=links, dropped=dropped)
+    links, dropped = _canonical_links(pairs, limits, bad)
+    return Discovered("feed", links=links, dropped=dropped, **_malformed(bad))
 
 
-def _entry_date(entry: Any) -> date | None:
+def _entry_date(entry: Any, bad: _Bad) -> date | None:
+    """The entry's date in UTC; None (and counted) when it falls outside years 1-9999 there."""
     moment = entry.get("published_parsed") or entry.get("updated_parsed")
     if moment is None:
         return None
-    return datetime.fromtimestamp(timegm(moment), tz=UTC).date()
+    try:
+        return datetime.fromtimestamp(timegm(moment), tz=UTC).date()
+    except (ValueError, OverflowError, OSError):
+        bad.add(f"date {entry.get('published') or entry.get('updated')!r}")
+        return None
 
 
 def _refuse_entities(page: Page) -> None:
@@ -205,24 +248,25 @@ def from_sitemap(page: Page, limits: Limits = Limits()) -> Discovered:
             f"{page.effective_url}: sitemap of {len(body)} bytes is above max_sitemap_bytes="
             f"{limits.max_sitemap_bytes}"
         )
-    _refuse_entities(Page(url=page.url, body=body, final_url=page.final_url))
-    pages: list[tuple[str, date | None]] = []
-    children: list[tuple[str, date | None]] = []
+    _refuse_entities(Page(url=page.url, body=body))
+    pages: list[tuple[str, str, date | None]] = []
+    children: list[tuple[str, str, date | None]] = []
     over = 0
     for tag, loc, when in _sitemap_entries(body, page.effective_url):
         if len(pages) + len(children) >= limits.max_sitemap_urls:
             over += 1
             continue
-        (children if tag == "sitemap" else pages).append((urljoin(page.effective_url, loc), when))
-    links, dropped = _canonical_links(pages, limits)
-    child_links, child_dropped = _canonical_links(children, limits)
+        (children if tag == "sitemap" else pages).append((page.effective_url, loc, when))
+    bad = _Bad()
+    links, dropped = _canonical_links(pages, limits, bad)
+    child_links, child_dropped = _canonical_links(children, limits, bad)
     notes: tuple[str, ...] = ()
     if over:
         notes = (f"{over} entries above max_sitemap_urls={limits.max_sitemap_urls} ignored",)
         log.warning("%s: %s", page.effective_url, notes[0])
     return Discovered(
         "sitemap", links=links, sitemaps=tuple(link.url for link in child_links),
-        dropped=dropped + child_dropped + over, notes=notes,
+        dropped=dropped + child_dropped + over, notes=notes, **_malformed(bad),
     )
 
 
@@ -295,20 +339,40 @@ def date_from_url(url: str) -> date | None:
         return None
 
 
-def _canonical(url: str, limits: Limits) -> str | None:
+def _join(base: str, href: str) -> str | None:
+    """``href`` made absolute against ``base``; None when either does not parse as a URL."""
     try:
-        return canonicalize(url, max_length=limits.max_url_length)
-    except (ScopeViolation, ValueError):
+        return urljoin(base, href.strip())
+    except ValueError:  # e.g. "Invalid IPv6 URL" for http://[::1/x
+        return None
+
+
+def _canonical(base: str, href: str, limits: Limits, bad: _Bad | None) -> str | None:
+    """The canonical absolute URL of ``href``; None when it cannot be one (a malformed one is
+    counted in ``bad``; an ordinary refusal such as ``mailto:`` or an over-long URL is not)."""
+    joined = _join(base, href)
+    try:
+        if joined is None:
+            raise ScopeViolation(f"{href[:200]!r}: not a URL", reason="bad_url")
+        return canonicalize(joined, max_length=limits.max_url_length)
+    except ScopeViolation as exc:
+        if bad is not None and exc.reason == "bad_url":
+            bad.add(repr(href))
+        return None
+    except ValueError:  # anything a library raises on a URL: malformed
+        if bad is not None:
+            bad.add(repr(href))
         return None
 
 
 def _canonical_links(
-    pairs: Iterable[tuple[str, date | None]], limits: Limits
+    entries: Iterable[tuple[str, str, date | None]], limits: Limits, bad: _Bad
 ) -> tuple[tuple[Link, ...], int]:
+    """(base, href, date) entries → unique canonical links, and how many were dropped."""
     seen: dict[str, Link] = {}
     dropped = 0
-    for raw, when in pairs:
-        url = _canonical(raw, limits)
+    for base, href, when in entries:
+        url = _canonical(base, href, limits, bad)
         if url is None:
             dropped += 1
             continue

@@ -5,7 +5,8 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
 (``failed:<reason>`` / ``skipped:<reason>``) and a process exit code::
 
     CrawlerError                      exit 1   reason "error"
-    ├── ConfigError                   exit 4   invalid config.yaml, site rules or CLI values
+    ├── ConfigError                   exit 4   invalid config.yaml or site rules
+    │   └── UsageError                exit 2   a command-line value that cannot be used
     ├── InputError                    exit 5   a file or stdin that cannot be read
     ├── ExtractionError               exit 6   page read, but no article could be extracted
     │   ├── NotAnArticle                       the page is a listing, binary or empty
@@ -32,11 +33,16 @@ offset, URL) and says how to fix it, a short ``reason`` used in the frontier's t
     │   └── FrontierCorrupt                    the state database is damaged
     └── Interrupted                   exit 11  SIGINT/SIGTERM: stopped cleanly, resumable
 
-Exit code 0 is success; 2 is a command-line usage error (argparse); 3 means the run finished
-but some URLs failed (see the summary).
+Exit code 0 is success; 2 is a command-line usage error (argparse, ``UsageError``); 3 means
+the run finished but some URLs failed, a site refused us or could not be reached
+(``crawler.outcomes``; see the summary).
 """
 
 from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -69,6 +75,13 @@ class ConfigError(CrawlerError):
 
     exit_code = EXIT_INVALID_CONFIG
     reason = "config"
+
+
+class UsageError(ConfigError):
+    """A command-line value that cannot be used (``--max-pages -5``, ``--sites nosuch``, ``--since ²d``)."""
+
+    exit_code = EXIT_USAGE
+    reason = "usage"
 
 
 class InputError(CrawlerError):
@@ -184,3 +197,58 @@ class FrontierCorrupt(FrontierError):
 class Interrupted(CrawlerError):
     exit_code = EXIT_INTERRUPTED
     reason = "interrupted"
+
+
+# ---------------------------------------------------------------- a full disk, however it shows
+
+SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # EFBIG: RLIMIT_FSIZE or fs limit
+_SQLITE_FULL = 13  # SQLite's primary result code for "database or disk is full"
+# SQLite turns only ENOSPC into SQLITE_FULL; a quota (EDQUOT) or file-size limit (EFBIG) is an
+# I/O error writing, and a full disk in WAL mode can be one growing the -shm file: none is damage
+_SQLITE_WRITE_ERRORS = frozenset({10 | 3 << 8, 10 | 4 << 8, 10 | 19 << 8})  # IOERR_WRITE, _FSYNC, _SHMSIZE
+
+
+def is_out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error that led to it, means the disk (or a quota, or the file size
+    limit) is full: ``OSError`` ENOSPC/EDQUOT/EFBIG, SQLite's ``SQLITE_FULL`` or its "disk I/O
+    error" writing (``SQLITE_IOERR_WRITE``/``_FSYNC``/``_SHMSIZE``: never a sign of damage)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OutOfSpace):
+            return True
+        if isinstance(exc, OSError) and exc.errno in SPACE_ERRNOS:
+            return True
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and (code & 0xFF == _SQLITE_FULL or code in _SQLITE_WRITE_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def out_of_space(where: str, exc: BaseException) -> OutOfSpace:
+    """The one message for a full disk: what filled up, and that nothing is lost by stopping."""
+    if isinstance(exc, OutOfSpace):
+        return exc
+    name = getattr(exc, "sqlite_errorname", None)
+    detail = f"{exc}, {name}" if name else str(exc)
+    return OutOfSpace(
+        f"{where}: no space left on the disk, or a quota or file-size limit reached ({detail}); the "
+        "crawl stopped with everything it recorded intact, and no URL was marked done without its "
+        "records. Free disk space (or pass --archive DIR on another disk) and run the same command "
+        "again to resume"
+    )
+
+
+@contextlib.contextmanager
+def full_disk_as_out_of_space(where: str) -> Iterator[None]:
+    """However a full disk shows (an ``OSError`` from any file, a SQLite error, raised in this
+    thread or passed on from another), it leaves as ``OutOfSpace``: a message, not a traceback."""
+    try:
+        yield
+    except OutOfSpace:
+        raise
+    except Exception as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(where, exc) from exc
+        raise

@@ -3,7 +3,9 @@ n-th time the named point is reached (e.g. ``after_member_write:3``).
 
 Production never sets the variable, so every call is a cheap no-op. Points in use:
 ``after_member_write``, ``mid_member_write``, ``before_frontier_commit``, ``during_rotation``,
-``before_index`` (a WARC file closed, its CDXJ index not yet written).
+``before_index`` (a WARC file closed, its CDXJ index not yet written), ``peers_started`` (peer
+processes launched, still starting up). ``raise_in_process`` is not a kill: the pipeline raises
+an unexpected exception there (``reached``), to test the per-URL last guard.
 """
 
 from __future__ import annotations

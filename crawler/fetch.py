@@ -51,6 +51,7 @@ from crawler.retry import transport_error as _transport_error
 from crawler.robots import MAX_ROBOTS_REDIRECTS, RobotsCache, RobotsResponse
 from crawler.scope import PinnedResolver, Resolver, Scope, system_resolver
 from crawler.transport import ProxyRoutes, Router, check_overrun, peer_address
+from crawler.urls import host_problem
 
 log = logging.getLogger(__name__)
 
@@ -306,8 +307,8 @@ class Fetcher:
                 extensions["trace"] = wire_gate
             try:
                 request = httpx.Request("GET", url, headers=headers, extensions=extensions)
-            except httpx.InvalidURL as exc:
-                raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}") from exc
+            except (httpx.InvalidURL, ValueError) as exc:  # ValueError: idna's errors on a host
+                raise ScopeViolation(f"{url[:200]}: not a valid URL: {exc}", reason="bad_url") from exc
             fetched = datetime.fromtimestamp(self._clock.time(), UTC)
             async with asyncio.timeout(self._settings.timeouts_s.total):
                 response = await pool.handle_async_request(request)
@@ -367,11 +368,19 @@ class Fetcher:
                     url, key, self._rule(site), self._settings.robots.max_bytes, cut_quietly=True,
                     accept_encoding="gzip, deflate",
                 )
-            except (ScopeViolation, httpx.HTTPError, TimeoutError, OSError) as exc:
+            except ScopeViolation as exc:
+                return RobotsResponse(status=None, error=f"{url}: {type(exc).__name__}: {exc}")
+            except (httpx.ProtocolError, httpx.DecodingError, FetchError) as exc:  # an answer, unreadable
+                error = f"{url}: {type(exc).__name__}: {exc}"
+                return RobotsResponse(status=None, error=error, unreadable=True)
+            except (httpx.HTTPError, TimeoutError, OSError) as exc:
                 return RobotsResponse(status=None, error=f"{url}: {type(exc).__name__}: {exc}")
             if self._archive is not None:
                 await self._archive(exchange)
-            target = redirect_target(exchange)
+            try:
+                target = redirect_target(exchange)
+            except ScopeViolation as exc:
+                return RobotsResponse(status=None, error=str(exc))
             if target is None:
                 return RobotsResponse(
                     exchange.status, exchange.body, exchange.header("content-encoding"),
@@ -386,16 +395,31 @@ class Fetcher:
 
 
 def redirect_target(exchange: Exchange) -> str | None:
-    """The absolute URL a 3xx points to (fragment dropped), or None when not a redirect."""
+    """The absolute URL a 3xx points to (fragment dropped), or None when not a redirect.
+
+    A ``Location`` that is no usable URL (``http://[x]/``, a broken port, a host that cannot
+    be IDNA-encoded) raises ``ScopeViolation`` with reason ``bad_redirect``: the response fails
+    its URL, named, instead of a ``ValueError`` from the URL parser.
+    """
     if exchange.status not in REDIRECT_STATUSES:
         return None
     location = exchange.header("location")
     if not location or not location.strip():
         return None
-    target = urljoin(exchange.url, location.strip())
-    parts = urlsplit(target)
-    if parts.scheme.lower() in ("http", "https"):
-        parts = urlsplit(safe_url_string(target))  # percent-encode spaces and non-ASCII, IDNA host
+    try:
+        target = urljoin(exchange.url, location.strip())
+        parts = urlsplit(target)
+        if parts.scheme.lower() in ("http", "https"):
+            parts = urlsplit(safe_url_string(target))  # percent-encode spaces and non-ASCII, IDNA host
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in 0-65535
+            problem = host_problem((parts.hostname or "").rstrip("."))
+            if problem:
+                raise ValueError(problem)
+    except ValueError as exc:
+        raise ScopeViolation(
+            f"{exchange.url}: HTTP {exchange.status} redirects to {location.strip()[:200]!r}, which is not a "
+            f"usable URL ({exc}); not followed", reason="bad_redirect",
+        ) from exc
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 

@@ -16,6 +16,7 @@ so FULL's extra fsync per commit buys nothing our invariants need.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -27,10 +28,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from crawler.errors import ArchiveLocked, FrontierCorrupt, FrontierError
+from crawler.errors import (
+    ArchiveLocked,
+    CrawlerError,
+    FrontierCorrupt,
+    FrontierError,
+    is_out_of_space,
+    out_of_space,
+)
+
+if TYPE_CHECKING:
+    from crawler.frontier_protocol import Halt
+    from crawler.politeness import SharedPace
+    from crawler.robots import SharedRobots
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +106,15 @@ CREATE TABLE IF NOT EXISTS urls (
     warc_offset INTEGER,
     round INTEGER NOT NULL DEFAULT 0,
     added_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS urls_due ON urls (status, host, next_attempt_at);
 CREATE TABLE IF NOT EXISTS host_owners (host TEXT PRIMARY KEY, shard INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS host_pauses (host TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT NOT NULL);
 """
+# Columns added after schema 1 was first written: (table, column, declaration), added on open.
+_ADDED_COLUMNS = (("urls", "error", "TEXT"),)
 
 
 @dataclass(frozen=True)
@@ -430,6 +447,43 @@ class Frontier:
     def mark_skipped(self, url_id: int, reason: str) -> None:
         self._finish(url_id, Status.SKIPPED, reason)
 
+    def mark_internal_failure(self, url_id: int, error: str) -> bool:
+        """``failed:internal``: an unexpected exception while processing the URL, kept in the
+        row's ``error`` column. False when the row was no longer in progress (it was settled
+        before the exception)."""
+        with self._transaction():
+            changed = self._db.execute(
+                "UPDATE urls SET status = 'failed', reason = 'internal', error = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'in_progress'",
+                (error, time.time(), url_id),
+            ).rowcount
+        return changed == 1
+
+    def error_of(self, url: str) -> str | None:
+        """The exception recorded for ``url`` by :meth:`mark_internal_failure`, if any."""
+        found = self._db.execute("SELECT error FROM urls WHERE url = ?", (url,)).fetchone()
+        return None if found is None or found[0] is None else str(found[0])
+
+    # ------------------------------------------------------------ host pauses
+
+    def pause_host(self, host: str, until: float, reason: str) -> None:
+        """Keep ``host`` (a pacing key) unasked until ``until`` (epoch seconds), across runs:
+        a ``Retry-After`` or a Crawl-delay outlives a stop and a resume. A later pause wins."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO host_pauses (host, until, reason) VALUES (?, ?, ?) ON CONFLICT (host)"
+                " DO UPDATE SET until = excluded.until, reason = excluded.reason"
+                " WHERE excluded.until > host_pauses.until",
+                (host, until, reason),
+            )
+
+    def host_pauses(self, now: float) -> dict[str, tuple[float, str]]:
+        """Pauses still running at ``now``: pacing key → (until, reason); ended ones are dropped."""
+        with self._transaction():
+            self._db.execute("DELETE FROM host_pauses WHERE until <= ?", (now,))
+        rows = self._db.execute("SELECT host, until, reason FROM host_pauses ORDER BY host")
+        return {host: (float(until), str(reason)) for host, until, reason in rows}
+
     def defer(self, url_id: int, next_attempt_at: float, reason: str | None = None) -> None:
         """Back to ``todo``, not to be claimed before ``next_attempt_at``."""
         with self._transaction():
@@ -527,6 +581,27 @@ class Frontier:
     def sites(self) -> set[str]:
         return {site for (site,) in self._db.execute("SELECT DISTINCT site FROM urls")}
 
+    # ------------------------------------------------------------ crawl-wide (FrontierStore)
+
+    @property
+    def shared(self) -> bool:
+        """One archive's frontier: its peer processes (``crawl.processes``) wait on it through
+        ``crawler.peers``, not through the store."""
+        return False
+
+    @property
+    def worker(self) -> int | None:
+        return None
+
+    def halted(self) -> Halt | None:
+        return None
+
+    def pace(self) -> SharedPace | None:
+        return None
+
+    def robots(self) -> SharedRobots | None:
+        return None
+
     # ------------------------------------------------------------ internals
 
     def _transaction(self) -> _Transaction:
@@ -541,15 +616,23 @@ class _Transaction:
         self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as error:
+            raise _corrupt(self._path, error) from error
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc is None:
-            self._db.execute("COMMIT")
-            return
-        self._db.execute("ROLLBACK")
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.DatabaseError as error:
+                exc = error
+        if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.DatabaseError):
             raise _corrupt(self._path, exc) from exc
 
@@ -563,9 +646,10 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
         if problems != ["ok"]:
             raise FrontierCorrupt(
                 f"{path}: the frontier database is damaged ({'; '.join(problems[:3])}); "
-                + _HINT.format(path=path)
+                + _hint(path)
             )
         connection.executescript(_SCHEMA)
+        _add_columns(connection)
         found = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if found is None:
             connection.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -578,15 +662,32 @@ def _prepare(connection: sqlite3.Connection, path: Path) -> None:
         raise _corrupt(path, exc) from exc
 
 
+def _add_columns(connection: sqlite3.Connection) -> None:
+    """Columns newer than a database's first run (additive: older crawlers ignore them)."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 _HINT = (
-    "the crawler will not start afresh on its own. Rebuild it from the WARCs "
-    "(`crawler recover --rebuild-frontier-from-warcs`) or pass --reset-frontier to move {path} "
-    "aside and start empty (done URLs are then fetched again; articles.jsonl de-duplicates)"
+    "the crawler will not start afresh on its own. Rebuild it from the archive's WARC files and "
+    "articles.jsonl with `crawler recover --rebuild-frontier {archive}` (add --config FILE as for "
+    "the crawl; done articles stay done), or pass --reset-frontier to move {path} aside and start "
+    "empty (done URLs are then fetched again; articles.jsonl de-duplicates)"
 )
 
 
-def _corrupt(path: Path, exc: BaseException) -> FrontierCorrupt:
-    return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _HINT.format(path=path))
+def _hint(path: Path) -> str:
+    return _HINT.format(path=path, archive=path.parent.parent)
+
+
+def _corrupt(path: Path, exc: BaseException) -> CrawlerError:
+    """A SQLite error as ours: a full disk is not damage (the database is intact: never
+    suggest throwing it away), anything else that SQLite calls a database error is."""
+    if is_out_of_space(exc):
+        return out_of_space(f"{path} (the frontier)", exc)
+    return FrontierCorrupt(f"{path}: the frontier database is damaged ({exc}); " + _hint(path))
 
 
 def _move_aside(path: Path) -> None:

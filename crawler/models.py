@@ -36,7 +36,6 @@ class Page:
     body: bytes
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
-    final_url: str | None = None
     fetched: datetime | None = None
     source: Source = field(default_factory=Source)
 
@@ -46,8 +45,9 @@ class Page:
 
     @property
     def effective_url(self) -> str:
-        """The URL the body came from: the final URL after redirects when known."""
-        return self.final_url or self.url
+        """The URL the body came from: ``url``, which for a fetched or replayed page is already
+        the final URL after redirects (the fetcher follows them; replay follows archived ones)."""
+        return self.url
 
     @property
     def content_type(self) -> str | None:
@@ -76,8 +76,20 @@ def iso_utc(moment: datetime) -> str:
 SOURCE_KEYS = ("warc", "offset", "record_id", "fetched")
 ARTICLE_KEYS = (
     "url", "canonical_url", "site", "title", "authors", "published", "updated", "section",
-    "tags", "image", "language", "body", "pages", "extractor", "source",
+    "tags", "image", "language", "body", "pages", "extractor", "source", "built_by",
 )
+
+
+@dataclass(frozen=True)
+class BuiltBy:
+    """Which rules built an article (the layout-drift signal, ``crawler.health``): ``rules`` is
+    ``"<site>/<generation>"``, ``"<site>/generic"`` (a known site, no generation matched) or
+    ``"generic"`` (no site rules); ``fallbacks`` names the fields the generation sets that its
+    own specs did not find (``body`` read by the generic extractor, an empty ``title`` or
+    ``published``)."""
+
+    rules: str = "generic"
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class Article:
     language: str = "id"
     pages: int = 1
     source: Source = field(default_factory=Source)
+    built_by: BuiltBy = field(default_factory=BuiltBy)
 
     def to_dict(self) -> dict[str, Any]:
         # by hand, not dataclasses.asdict: its deep copy cost as much as writing the line
@@ -106,6 +119,7 @@ class Article:
         raw["authors"] = list(self.authors)
         raw["tags"] = list(self.tags)
         raw["source"] = {key: getattr(self.source, key) for key in SOURCE_KEYS}
+        raw["built_by"] = {"rules": self.built_by.rules, "fallbacks": list(self.built_by.fallbacks)}
         return raw
 
     def to_json(self) -> str:
@@ -118,6 +132,8 @@ class Article:
         values["authors"] = tuple(values.get("authors") or ())
         values["tags"] = tuple(values.get("tags") or ())
         values["source"] = Source(**(values.get("source") or {}))
+        built = values.get("built_by") or {}  # absent in records written before it existed
+        values["built_by"] = BuiltBy(str(built.get("rules", "generic")), tuple(built.get("fallbacks") or ()))
         return cls(**values)
 
 

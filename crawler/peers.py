@@ -10,7 +10,11 @@ robots.txt and Retry-After pauses stay with one process and stay exact.
 
 A stop (SIGINT/SIGTERM to the first process) reaches the peers through a shared counter; a
 ``kill -9`` of the first process kills them too (``PR_SET_PDEATHSIG``), so no peer outlives it
-and the next run finds every claimed row free to release.
+and the next run finds every claimed row free to release. The death signal only covers a
+parent that dies after it is armed, and a spawned peer arms it only once its interpreter is up:
+so the first process passes its pid down, and a peer whose parent is no longer that pid right
+after arming (it was re-parented: the crawler died meanwhile) ends itself; a running peer also
+looks at its parent whenever it polls the stop counter.
 """
 
 from __future__ import annotations
@@ -27,11 +31,15 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler.errors import full_disk_as_out_of_space
+from crawler.faults import FaultInjector
 from crawler.frontier import Shard
 
-if TYPE_CHECKING:  # the pipeline imports this module; a peer imports the pipeline when it starts
+if TYPE_CHECKING:  # types only: the pipeline imports this module, never the reverse
     from crawler.config import Config
     from crawler.pipeline import CrawlOptions, SiteProgress
+
+    PeerMain = Callable[[Config, CrawlOptions, Shard, Synchronized[int], Synchronized[int]], "PeerResult"]
 
 __all__ = ["PeerResult", "Peers"]
 
@@ -55,24 +63,27 @@ class PeerResult:
 class Peers:
     """The ``count - 1`` peer processes of one crawl; shard 0 is the caller's."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, main: PeerMain) -> None:
         """Start the processes now (they import the crawler while this one gets ready); they
-        crawl from ``start`` on."""
+        crawl from ``start`` on, each running ``main`` (a module-level function of the crawl
+        loop: ``crawler.pipeline.peer_main``, handed in so this module does not import it)."""
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         self._count = count
         self._stops: Synchronized[int] = context.Value("i", 0)
         self._cut: Synchronized[int] = context.Value("i", 0)
         self._pool = ProcessPoolExecutor(count - 1, mp_context=context, initializer=_start_peer,
-                                         initargs=(self._stops, self._cut))
+                                         initargs=(self._stops, self._cut, os.getpid()))
+        self._main = main
         for _ in range(count - 1):
-            self._pool.submit(_warm_up)
+            self._pool.submit(_warm_up, main)  # unpickling ``main`` imports its module
+        FaultInjector.from_env().hit("peers_started")  # tests: die while the peers still boot
         self._futures: list[asyncio.Future[PeerResult]] = []
 
     def start(self, config: Config, options: CrawlOptions) -> None:
         """Each peer crawls its shard (once the seeds are in the frontier)."""
         loop = asyncio.get_running_loop()
         self._futures = [
-            loop.run_in_executor(self._pool, run_peer, config, options, Shard(index, self._count))
+            loop.run_in_executor(self._pool, run_peer, self._main, config, options, Shard(index, self._count))
             for index in range(1, self._count)
         ]
 
@@ -116,35 +127,43 @@ class _Peer:
 
     stops: Synchronized[int] | None = None
     cut: Synchronized[int] | None = None
+    parent: int | None = None
 
 
-def _start_peer(stops: Synchronized[int], cut: Synchronized[int]) -> None:
-    _die_with_parent()
+def _start_peer(stops: Synchronized[int], cut: Synchronized[int], parent: int) -> None:
+    _die_with_parent(parent)
     # the first process handles signals and passes stops on through the counter
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _Peer.stops = stops
     _Peer.cut = cut
+    _Peer.parent = parent
 
 
-def _die_with_parent() -> None:
-    parent = os.getppid()
+def _die_with_parent(parent: int) -> None:
+    """Arm the death signal, then make sure ``parent`` (the first process's pid, passed down:
+    asking ``getppid`` here would give the reaper already) has not died before that."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before prctl took effect
+    end_if_orphaned(parent)
+
+
+def end_if_orphaned(parent: int | None) -> None:
+    """SIGKILL this process when its parent is no longer ``parent`` (it died)."""
+    if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _warm_up() -> None:
-    import crawler.pipeline  # noqa: F401 - imported now, not when the crawl is waiting
+def _warm_up(main: PeerMain) -> None:
+    """Nothing to do: the crawl loop was imported to unpickle ``main``, now, not when the crawl waits."""
 
 
-def run_peer(config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
+def run_peer(main: PeerMain, config: Config, options: CrawlOptions, shard: Shard) -> PeerResult:
     """A peer process's whole life: crawl its shard until the crawl is done or stopped."""
-    from crawler.pipeline import Crawl
-
     assert _Peer.stops is not None and _Peer.cut is not None, "peer started without its counters"
-    return asyncio.run(Crawl(config, options, shard=shard).run_peer(_Peer.stops, _Peer.cut))
+    with full_disk_as_out_of_space(f"{options.archive_dir} (crawl process {shard.index})"):  # SQLite's
+        # error codes do not survive the trip back to the first process: read them here
+        return main(config, options, shard, _Peer.stops, _Peer.cut)
 
 
 async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_stop: Callable[[], None],
@@ -152,6 +171,7 @@ async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_
     """Call ``request_stop`` once for each stop the first process passed on, ``on_cut`` once."""
     seen, was_cut = 0, False
     while True:
+        end_if_orphaned(_Peer.parent)
         wanted = stops.value
         while seen < wanted:
             seen += 1

@@ -33,23 +33,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import re
 import signal
 import socket
 import time
+import traceback
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
+from crawler.assemble import Assembled, Assembly, AssemblyRules, parse_since
 from crawler.config import Config, Site
 from crawler.decode import page_from_exchange
 from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
@@ -57,21 +61,32 @@ from crawler.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    ArchiveError,
     ConfigError,
     DecodeError,
     ExtractionError,
+    FrontierError,
+    OutOfSpace,
     ScopeViolation,
+    UsageError,
+    full_disk_as_out_of_space,
+    is_out_of_space,
+    out_of_space,
 )
-from crawler.extract import Continuation, Extractor
+from crawler.extract import Extractor
 from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
-from crawler.frontier import ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
+from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
+from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.models import Article, Exchange, Page, Source
+from crawler.outcomes import Outcome, answered, classify, failures, is_challenge, network_cause, refusal
 from crawler.peers import PeerResult, Peers, watch_stops
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink, TornLine
+from crawler.transport import ProxyRoutes
 from crawler.urls import canonicalize
 from crawler.warc.index import settle_spools
+from crawler.warc.payloads import scan_payloads
 from crawler.warc.recover import recover_file
 from crawler.warc.writer import WarcWriter
 
@@ -82,6 +97,8 @@ log = logging.getLogger(__name__)
 # cost). 50 hosts × 32 requests at once: 64 → 256 pools cut the scans (is_idle calls) 5×.
 CONNECTION_POOLS = 256
 OTHERS_POLL_S = 0.05  # how often an idle process of a multi-process crawl looks for new work
+QUEUE_COUNT_EVERY_S = 1.0  # how often the progress display's queue sizes are counted
+UNREACHABLE_FILE = "unreachable.json"  # under state/: sites the last run could not reach
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -99,11 +116,19 @@ class CrawlOptions:
     max_pages: int | None = None
     since: date | None = None
     reset_frontier: bool = False
+    frontier: str | None = None  # --frontier redis://...; None: crawl.frontier (None: SQLite)
+    crawl_name: str | None = None  # --crawl-name; None: crawl.name
 
 
 @dataclass
 class SiteProgress:
-    """Running counts for one site (what the progress display shows)."""
+    """Running counts for one site in this run (what the progress display shows).
+
+    ``fetched`` counts URLs that got a response; ``outcomes`` every URL settled, by
+    ``crawler.outcomes.Outcome``; ``due`` the earliest next attempt per deferral reason;
+    ``down`` the hosts that could not be reached, with the cause. ``queued`` is the site's
+    queue (todo and in progress), refreshed now and then.
+    """
 
     fetched: int = 0
     articles: int = 0
@@ -112,11 +137,57 @@ class SiteProgress:
     deferred: int = 0
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    due: dict[str, float] = field(default_factory=dict)
+    down: dict[str, str] = field(default_factory=dict)
+    queued: int = 0
 
     def rate(self) -> float:
         """Fetched pages per second since the start."""
         elapsed = time.monotonic() - self.started
         return self.fetched / elapsed if elapsed > 0 else 0.0
+
+    def settle(
+        self, status: Status, reason: str | None, kind: Kind | None = None, *, due: float | None = None,
+        message: str | None = None,
+    ) -> Outcome:
+        """Count one URL's end in this run (``due``: when a deferred URL is tried again;
+        ``message``: the error, which names a host that could not be reached)."""
+        outcome = classify(status, reason, kind)
+        self.outcomes[outcome] += 1
+        if status is Status.FAILED:
+            self.errors += 1
+        elif status is Status.SKIPPED:
+            self.skipped += 1
+        elif status is Status.TODO:
+            self.deferred += 1
+            if due is not None:
+                key = reason or "later"
+                self.due[key] = min(due, self.due.get(key, due))
+        cause = network_cause(message) if message and reason in _NETWORK_REASONS else None
+        if cause is not None and message is not None:
+            self.down[_host_of(message)] = cause
+        return outcome
+
+    def merge(self, other: SiteProgress) -> None:
+        """Add another process's counts of the same site."""
+        for name in ("fetched", "articles", "errors", "skipped", "deferred", "bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.queued = max(self.queued, other.queued)
+        self.outcomes.update(other.outcomes)
+        for reason, when in other.due.items():
+            self.due[reason] = min(when, self.due.get(reason, when))
+        self.down.update(other.down)
+        self.started = min(self.started, other.started)
+
+
+# failures that say the host was not reached at all
+_NETWORK_REASONS = frozenset({"connect", "timeout", "tls", "robots_unavailable"})
+
+
+def _host_of(message: str) -> str:
+    found = re.search(r"https?://([^/\s:]+)", message)
+    return found.group(1) if found else "?"
 
 
 ProgressCallback = Callable[[str, SiteProgress], None]
@@ -124,7 +195,13 @@ ProgressCallback = Callable[[str, SiteProgress], None]
 
 @dataclass(frozen=True)
 class CrawlSummary:
-    """The end of a run: frontier counts, outputs, and why it stopped."""
+    """The end of a run: the frontier's counts (cumulative, every run of the archive), this
+    run's counts per site (``progress``), outputs, and why it stopped.
+
+    ``deferrals``: (site, reason) → (URLs, earliest next attempt, epoch s) of queued URLs not
+    due yet. ``unreachable``: site → {host: cause} for sites none of whose hosts answered
+    (this run, or the last run when this one could not try again yet: ``unreachable_at``).
+    """
 
     counts: dict[tuple[str, Status], int]
     reasons: dict[tuple[str, Status, str], int]
@@ -140,30 +217,36 @@ class CrawlSummary:
     recovered: tuple[str, ...]
     robots_unavailable: tuple[str, ...]
     elapsed_s: float
+    deferrals: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    unreachable: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreachable_at: dict[str, float] = field(default_factory=dict)  # when a carried diagnosis was made
+    started_at: float = 0.0  # epoch seconds
+    proxies: tuple[str, ...] = ()  # the proxies requests went through (config or environment)
 
     def total(self, status: Status) -> int:
+        """URLs of ``status`` in the frontier (every run)."""
         return sum(count for (_, s), count in self.counts.items() if s is status)
+
+    def failed_this_run(self) -> int:
+        return sum(failures(p.outcomes) for p in self.progress.values())
+
+    def refused(self) -> dict[str, tuple[int, int]]:
+        """Sites most of whose answers this run were 401/403/429 or a challenge page."""
+        found = {site: refusal(p.outcomes) for site, p in self.progress.items()}
+        return {site: counts for site, counts in found.items() if counts is not None}
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 3 some URLs failed, 11 interrupted (crawler/errors.py)."""
+        """11 interrupted; 3 when a URL failed, a site refused us or none of a site's hosts
+        could be reached (this run); else 0 (crawler/errors.py, README "Exit codes")."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.total(Status.FAILED):
+        if self.failed_this_run() or self.refused() or self.unreachable:
             return EXIT_SOME_FAILED
         return EXIT_OK
 
 
 # ---------------------------------------------------------------- the crawl
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """An article page read on the CPU thread: extracted already when it is a single page."""
-
-    page: Page
-    continuation: Continuation
-    extracted: tuple[Article | None, str] | None = None  # (article, generation)
 
 
 @dataclass(frozen=True)
@@ -206,13 +289,17 @@ class Crawl:
         self._faults = faults if faults is not None else FaultInjector.from_env()
         self._shards = client_shards or CONNECTION_POOLS
         self._install_signals = install_signal_handlers
-        processes = config.crawl.processes
+        self._frontier_url = options.frontier or config.crawl.frontier
+        # on a Redis frontier every process is a worker of its own (crawl.processes is for SQLite)
+        processes = config.crawl.processes if self._frontier_url is None else 1
         # with several processes, this one is shard 0 unless it was started as a peer
         self._shard = shard if shard is not None else (Shard(0, processes) if processes > 1 else None)
-        self._budget = _share(options.max_pages, self._shard)
+        # a Redis frontier counts --max-pages crawl-wide
+        self._budget = _share(options.max_pages, self._shard) if self._frontier_url is None else None
         self._peers: Peers | None = None
         self._cut = False  # with several processes: another one has ended, claim nothing more
         self._extractor = Extractor(self.sites)
+        self._assembly_rules = AssemblyRules(self._extractor, config.crawl.max_url_length, options.since)
         settings = config.crawl
         self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
         self._limits = Limits(settings.max_url_length, settings.max_sitemap_urls, settings.max_sitemap_bytes)
@@ -222,10 +309,11 @@ class Crawl:
         self._signals = 0
         self._claimed_total = 0
         self._hit_max_pages = False
+        self._queue_counted = 0.0
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-cpu")
         self._cpu_sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-sync")
         # set in run()
-        self._frontier: Frontier
+        self._frontier: FrontierStore
         self._warcs: _WarcLanes
         self._commit: GroupCommit
         self._sink: JsonlSink
@@ -246,16 +334,25 @@ class Crawl:
         self._stop.set()
 
     async def run(self) -> CrawlSummary:
-        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed."""
+        """Run the crawl to its end (nothing due, --max-pages, or a stop); never half-closed.
+        A full disk, wherever it is met, ends it with ``OutOfSpace`` (exit 8)."""
+        with full_disk_as_out_of_space(str(self.options.archive_dir)):
+            return await self._run()
+
+    async def _run(self) -> CrawlSummary:
         started = time.monotonic()
         archive = self.options.archive_dir
         _check_writable(archive)
         lock = ArchiveLock(archive).acquire()
         if self._shard is not None:
-            self._peers = Peers(self._shard.count)
+            self._peers = Peers(self._shard.count, peer_main)
         try:
             recovered = _recover_open_warcs(archive)
-            self._frontier = Frontier.open(archive, reset=self.options.reset_frontier)
+            self._frontier = open_store(
+                archive, url=self._frontier_url, crawl=self.options.crawl_name or self.config.crawl.name,
+                reset=self.options.reset_frontier, lease_s=self.config.crawl.lease_s,
+                max_pages=self.options.max_pages,
+            )
             try:
                 return await self._run_open(started, recovered)
             finally:
@@ -331,7 +428,7 @@ class Crawl:
             self._sink = stack.enter_context(JsonlSink.open(self.options.archive_dir, shared=shared_sink))
             self._warcs = _WarcLanes(
                 self.options.archive_dir, self.config, warcinfo=self._warcinfo(), faults=self._faults,
-                shard=self._shard,
+                shard=self._shard, worker=self._frontier.worker,
             )
 
             async def close_warcs() -> None:
@@ -344,6 +441,8 @@ class Crawl:
                 self.config.crawl, self.config.network, self.sites, archive=self._archive_side_exchange,
                 transport=self._transport, resolver=self._resolver, client_shards=self._shards,
             ))
+            self._fetcher.politeness.shared = self._frontier.pace()  # a Redis frontier paces crawl-wide
+            self._fetcher.robots.shared = self._frontier.robots()  # and fetches robots.txt once
             yield
 
     def _warcinfo(self) -> dict[str, str]:
@@ -391,11 +490,11 @@ class Crawl:
         try:
             url = canonicalize(raw, max_length=self.config.crawl.max_url_length)
         except ScopeViolation as exc:
-            raise ConfigError(f"--seed {raw}: {exc}") from exc
+            raise UsageError(f"--seed {raw}: {exc}") from exc
         site = self._extractor.site_for(url)
         if site is None or site.id not in self._site_ids:
             known = ", ".join(f"{s.id} ({', '.join(s.domains)})" for s in self.sites)
-            raise ConfigError(
+            raise UsageError(
                 f"--seed {raw}: no selected site covers host {url.split('/')[2]!r}; selected: {known}. "
                 "Add the site to config.yaml or pick it with --sites"
             )
@@ -481,7 +580,7 @@ class Crawl:
         flight and no URL is due anywhere (a peer still starting has its hosts' URLs ahead of
         it). Looked at before claiming, so a claim that then finds nothing means the crawl is
         done. A failed peer stops the crawl; an ended one winds this process down."""
-        if self._shard is None:
+        if self._shard is None and not self._frontier.shared:
             return True
         if self._peers is not None and self._peers.failed():
             log.error("a crawl process failed; stopping the others")
@@ -505,7 +604,7 @@ class Crawl:
         self._cut = True
 
     def _start_more(self, running: dict[asyncio.Task[None], Claimed]) -> None:
-        if self._cut:
+        if self._cut or self._halted():
             return
         free = self.config.crawl.concurrency - len(running)
         budget = self._budget
@@ -526,25 +625,58 @@ class Crawl:
             task = asyncio.create_task(self._process(claimed), name=claimed.url)
             running[task] = claimed
 
+    def _halted(self) -> bool:
+        """A crawl-wide end (a Redis frontier): ``crawler stop``, or --max-pages spent."""
+        halt = self._frontier.halted()
+        if halt == "stop" and not self._stop.is_set():
+            log.warning("the crawl was stopped (crawler stop)")
+            self.request_stop()
+        elif halt == "max_pages":
+            self._hit_max_pages = True
+        return halt is not None
+
     async def _cancel(self, running: dict[asyncio.Task[None], Claimed]) -> None:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        self._frontier.requeue(claimed.id for claimed in running.values())
-        log.warning("%d URLs in flight were queued again", len(running))
+        try:
+            self._frontier.requeue(claimed.id for claimed in running.values())
+            log.warning("%d URLs in flight were queued again", len(running))
+        except OutOfSpace as exc:  # the next start releases them; the first error is the one to tell
+            log.warning("%d URLs in flight stay in_progress until the next start: %s", len(running), exc)
         running.clear()
 
     # ------------------------------------------------------------ one URL
 
     async def _process(self, claimed: Claimed) -> None:
+        """One URL behind the last guard: an unexpected exception fails this URL
+        (``failed:internal``, the exception kept in its frontier row), never the crawl, so a
+        resume does not meet it again. Disk and frontier failures still end the run."""
+        try:
+            await self._process_url(claimed)
+        except _RUN_FAILURES:
+            raise
+        except Exception as exc:  # the last guard: whatever a page or a bug raises, one URL pays
+            self._fail_internal(claimed, exc)
+
+    def _fail_internal(self, claimed: Claimed, exc: Exception) -> None:
+        detail = _describe(exc)
+        log.error("%s: unexpected error, URL failed:internal, the crawl goes on: %s", claimed.url, detail)
+        self.progress.setdefault(claimed.site, SiteProgress()).errors += 1
+        if not self._frontier.mark_internal_failure(claimed.id, detail):
+            log.error("%s: the error came after the URL was settled; its state is kept", claimed.url)
+
+    async def _process_url(self, claimed: Claimed) -> None:
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         site = self._site(claimed.site)
         assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(claimed.url)
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
-        progress.fetched += 1
+        progress.fetched += bool(result.exchanges)  # only what got an answer
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
+        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
+            raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
         try:
             if result.final is None or not sources:
                 self._finish_unfetched(claimed, result, progress)
@@ -552,7 +684,7 @@ class Crawl:
             outcome = await self._handle(claimed, site, result.final, sources[-1], progress)
         except (DecodeError, ExtractionError) as exc:
             log.warning("%s: %s", claimed.url, exc)
-            progress.errors += 1
+            progress.settle(Status.FAILED, exc.reason)
             self._frontier.mark_failed(claimed.id, exc.reason)
         else:
             await self._commit.durable()
@@ -561,33 +693,35 @@ class Crawl:
             self._frontier.mark_done(
                 claimed.id, outcome.reason, warc=last.warc, offset=last.offset, settled=outcome.settled
             )
+            progress.settle(Status.DONE, outcome.reason, claimed.kind)
         finally:
             self._report(claimed.site, progress)
 
     def _finish_unfetched(self, claimed: Claimed, result: FetchResult, progress: SiteProgress) -> None:
         error = result.error
         reason = error.reason if error is not None else "no_response"
+        message = str(error) if error is not None else None
         if result.retry_at is not None:
-            progress.deferred += 1
+            progress.settle(Status.TODO, reason, due=result.retry_at, message=message)
             self._frontier.defer(claimed.id, result.retry_at, reason)
         elif result.skipped:
-            progress.skipped += 1
+            progress.settle(Status.SKIPPED, reason)
             self._frontier.mark_skipped(claimed.id, reason)
         else:
-            progress.errors += 1
+            progress.settle(Status.FAILED, reason, message=message)
             self._frontier.mark_failed(claimed.id, reason)
 
     async def _handle(
         self, claimed: Claimed, site: Site, final: Exchange, source: Source, progress: SiteProgress
     ) -> _Outcome:
         """Read a fetched page: discover its links or extract its article."""
-        if final.status in (404, 410):
-            return _Outcome("not_found")
-        if final.status >= 300:
+        if is_challenge(final):
+            return _Outcome("challenge")
+        if final.status >= 300:  # done:http_<status>: counted by crawler.outcomes
             return _Outcome(f"http_{final.status}")
         if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
-            reading = await self._on_cpu(self._read, final, source)
-            return await self._article(claimed, site, reading, progress)
+            assembly, done = await self._on_cpu(self._begin, final, source)
+            return await self._article(claimed, assembly, done, progress)
         page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
         await self._discover(claimed, site, page)
         return _Outcome(None)
@@ -598,6 +732,9 @@ class Crawl:
         found = await self._on_cpu(
             discover, page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits
         )
+        if found.malformed:
+            log.warning("%s: %d malformed entries dropped (e.g. %s)", claimed.url, found.malformed,
+                        ", ".join(found.malformed_examples))
         new: list[NewUrl] = []
         for link in found.links:
             queued = self._article_link(link, claimed)
@@ -653,38 +790,35 @@ class Crawl:
 
     # ------------------------------------------------------------ articles
 
-    def _read(self, exchange: Exchange, source: Source) -> _Reading:
-        """Decode an article page and ask how to get the rest of it; a single-page article is
-        extracted in the same step (one hand-off to the CPU thread, not three)."""
+    def _begin(self, exchange: Exchange, source: Source) -> tuple[Assembly, Assembled | None]:
+        """Decode an article page and start its assembly; a single-page article is finished in
+        the same step (one hand-off to the CPU thread, not three)."""
         page = page_from_exchange(exchange, source, self.config.crawl.max_decoded_bytes)
-        continuation = self._extractor.continuation(page)
-        if continuation.instead or continuation.also:
-            return _Reading(page, continuation)
-        article, generation = self._extract([page])
-        return _Reading(page, continuation, (article, generation))
+        assembly = Assembly(self._assembly_rules, page)
+        return assembly, (assembly.finish() if assembly.wanted is None else None)
 
     async def _article(
-        self, claimed: Claimed, site: Site, reading: _Reading, progress: SiteProgress
+        self, claimed: Claimed, assembly: Assembly, done: Assembled | None, progress: SiteProgress
     ) -> _Outcome:
         attempted: list[NewUrl] = []
-        if reading.extracted is not None:
-            pages = [reading.page]
-            article, generation = reading.extracted
-        else:
-            pages = await self._whole_article(claimed, site, reading, attempted)
-            article, generation = await self._on_cpu(self._extract, pages)
+        while done is None:
+            url = assembly.wanted
+            if url is None:
+                done = await self._on_cpu(assembly.finish)
+                break
+            fetched = await self._fetch_follow_up(claimed, url, attempted)
+            await self._on_cpu(assembly.feed, fetched)
         settled = tuple(attempted)
-        outcome = "article" if article is not None else "non_article"
-        fields = {"site": site.id, "extractor": generation, "outcome": outcome}
+        pages, article = done.pages, done.article
+        fields = {"site": claimed.site, "extractor": done.generation, "outcome": done.outcome.value}
         if len(pages) > 1:
             fields["pages"] = " ".join(p.url for p in pages)
-        keep = article is not None and not self._before_since(article)
         written = await self._warcs.run(
-            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, article if keep else None
+            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, done.kept
         )
         if article is None:
             return _Outcome("non_article", settled)
-        if not keep:
+        if done.kept is None:
             return _Outcome("before_since", settled)
         progress.articles += written
         return _Outcome(None, settled)
@@ -701,51 +835,11 @@ class Crawl:
         """fsync every WARC lane's file and the sink (each only if it has unsynced bytes)."""
         await asyncio.gather(self._warcs.sync(), _in_thread(self._cpu_sync, self._sink.sync))
 
-    def _extract(self, pages: Sequence[Page]) -> tuple[Article | None, str]:
-        """The article of ``pages`` (joined when several) and the rules generation used."""
-        extractor = self._extractor
-        article = extractor.extract(pages[0]) if len(pages) == 1 else extractor.extract_joined(pages)
-        return article, extractor.generation(pages[0])
-
-    def _before_since(self, article: Article) -> bool:
-        since = self.options.since
-        if since is None or not article.published:
-            return False
-        try:
-            return datetime.fromisoformat(article.published).date() < since
-        except ValueError:
-            return False
-
-    async def _whole_article(
-        self, claimed: Claimed, site: Site, reading: _Reading, attempted: list[NewUrl]
-    ) -> list[Page]:
-        """The page(s) that hold the whole article: the full view, or this page and the next.
-
-        Every continuation URL fetched is appended to ``attempted`` as a settled row.
-        """
-        page, continuation = reading.page, reading.continuation
-        if continuation.instead:
-            whole = await self._fetch_follow_up(claimed, continuation.instead, attempted)
-            return [whole] if whole is not None else [page]
-        pages = [page]
-        following = continuation.also
-        while following and len(pages) < site.multipage.max_pages:
-            fetched = await self._fetch_follow_up(claimed, following[0], attempted)
-            if fetched is None:
-                break
-            pages.append(fetched)
-            following = (await self._on_cpu(self._extractor.continuation, fetched)).also
-        return pages
-
-    async def _fetch_follow_up(self, claimed: Claimed, raw_url: str, attempted: list[NewUrl]) -> Page | None:
-        """Fetch and archive one continuation page; None when it cannot be had."""
-        try:
-            url = canonicalize(raw_url, max_length=self.config.crawl.max_url_length)
-        except ScopeViolation:
-            return None
-        site = self._extractor.site_for(url)
-        if site is None or site.id != claimed.site or any(row.url == url for row in attempted):
-            return None
+    async def _fetch_follow_up(self, claimed: Claimed, url: str, attempted: list[NewUrl]) -> Page | None:
+        """Fetch and archive one continuation page (a canonical URL of the claimed URL's site,
+        chosen by its ``Assembly``); None when it cannot be had."""
+        site = self._site(claimed.site)
+        assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(url)
         sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
                    for exchange in result.exchanges]
@@ -780,21 +874,39 @@ class Crawl:
         return None
 
     def _report(self, site_id: str, progress: SiteProgress) -> None:
-        if self._progress_callback is not None:
-            self._progress_callback(site_id, progress)
+        if self._progress_callback is None:
+            return
+        now = time.monotonic()
+        if now - self._queue_counted >= QUEUE_COUNT_EVERY_S:  # a GROUP BY: not on every page
+            self._queue_counted = now
+            self._count_queues(self._frontier.counts())
+        self._progress_callback(site_id, progress)
+
+    def _count_queues(self, counts: dict[tuple[str, Status], int]) -> None:
+        queued: Counter[str] = Counter()
+        for (site, status), count in counts.items():
+            if status in (Status.TODO, Status.IN_PROGRESS):
+                queued[site] += count
+        for site, one in self.progress.items():
+            one.queued = queued[site]
 
     def _summary(
         self, started: float, warcs: Sequence[Path], interrupted: bool, recovered: tuple[str, ...],
         peers: Sequence[PeerResult] = (),
     ) -> CrawlSummary:
         now = time.time()
-        todo = sum(count for (_, status), count in self._frontier.counts().items() if status is Status.TODO)
+        counts = self._frontier.counts()
+        self._count_queues(counts)  # the display's last frame shows the queues as they are left
+        todo = sum(count for (_, status), count in counts.items() if status is Status.TODO)
         deferred = 0 if self._frontier.has_due(now, self._site_ids) else todo
         robots = set(self._fetcher.robots.unavailable()).union(*(peer.robots_unavailable for peer in peers))
+        progress = _merged_progress([self.progress, *(peer.progress for peer in peers)])
+        deferrals = _deferrals(self._frontier, now)
+        unreachable, unreachable_at = _unreachable(self.options.archive_dir, progress, deferrals, now)
         return CrawlSummary(
-            counts=self._frontier.counts(),
+            counts=counts,
             reasons=self._frontier.reasons(),
-            progress=_merged_progress([self.progress, *(peer.progress for peer in peers)]),
+            progress=progress,
             articles_written=self._sink.written + sum(peer.articles_written for peer in peers),
             duplicates=self._sink.duplicates + sum(peer.duplicates for peer in peers),
             warcs=tuple(sorted([*warcs, *(path for peer in peers for path in peer.warcs)])),
@@ -806,6 +918,12 @@ class Crawl:
             recovered=recovered,
             robots_unavailable=tuple(sorted(robots)),
             elapsed_s=time.monotonic() - started,
+            deferrals=deferrals,
+            unreachable=unreachable,
+            unreachable_at=unreachable_at,
+            started_at=now - (time.monotonic() - started),
+            proxies=tuple(sorted(re.sub(r"//[^/@]*@", "//", proxy)  # without credentials
+                                 for proxy in ProxyRoutes.build(self.config.crawl.proxy, True).proxies())),
         )
 
 
@@ -821,15 +939,19 @@ class _WarcLanes:
     """
 
     def __init__(self, directory: Path, config: Config, *, warcinfo: dict[str, str], faults: FaultInjector,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None, worker: int | None = None):
         count = config.crawl.warc_writers
         machine = socket.gethostname() + (f".p{shard.index}" if shard is not None else "")
+        machine += f".w{worker}" if worker is not None else ""  # a Redis frontier's worker number
+        known = scan_payloads(directory)  # earlier runs' payloads, from their CDXJ indexes: revisits
+        if known:
+            log.info("%d payloads already archived (revisits of them are written as such)", len(known))
         self._lanes = [
             (
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crawler-warc{number}"),
                 WarcWriter(
                     directory, config.archive, warcinfo=warcinfo, faults=faults, index=True,
-                    host=f"{machine}.{number}" if count > 1 else machine,
+                    host=f"{machine}.{number}" if count > 1 else machine, known_payloads=dict(known),
                 ),
             )
             for number in range(count)
@@ -923,6 +1045,25 @@ async def _in_thread(
 
 # ---------------------------------------------------------------- helpers
 
+# Failures of the run, not of one URL: the disk, the archive or the frontier. They end the crawl.
+_RUN_FAILURES = (ArchiveError, FrontierError, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (at file:line in function)``: the innermost frame, for the frontier row."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+    return f"{type(exc).__name__}: {str(exc)[:500]}{where}"
+
+
+def peer_main(config: Config, options: CrawlOptions, shard: Shard, stops: Synchronized[int],
+              cut: Synchronized[int]) -> PeerResult:
+    """A peer process's crawl of its shard (``crawler.peers`` runs it in each peer)."""
+    return asyncio.run(Crawl(config, options, shard=shard).run_peer(stops, cut))
+
 
 def _share(max_pages: int | None, shard: Shard | None) -> int | None:
     """This process's part of ``--max-pages`` (the parts add up to it)."""
@@ -936,15 +1077,46 @@ def _merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, Site
     merged: dict[str, SiteProgress] = {}
     for part in parts:
         for site_id, one in part.items():
-            total = merged.setdefault(site_id, SiteProgress(started=one.started))
-            total.fetched += one.fetched
-            total.articles += one.articles
-            total.errors += one.errors
-            total.skipped += one.skipped
-            total.deferred += one.deferred
-            total.bytes += one.bytes
-            total.started = min(total.started, one.started)
+            merged.setdefault(site_id, SiteProgress(started=one.started)).merge(one)
     return merged
+
+
+def _deferrals(frontier: FrontierStore, now: float) -> dict[tuple[str, str], tuple[int, float]]:
+    """(site, reason) → (queued URLs not due before ``now``, the earliest next attempt)."""
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    for row in frontier.rows(Status.TODO):
+        if row.next_attempt_at > now:
+            key = (row.site, row.reason or "later")
+            count, first = found.get(key, (0, row.next_attempt_at))
+            found[key] = (count + 1, min(first, row.next_attempt_at))
+    return found
+
+
+def _unreachable(
+    archive: Path, progress: dict[str, SiteProgress], deferrals: dict[tuple[str, str], tuple[int, float]],
+    now: float,
+) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
+    """Sites none of whose hosts answered: those asked this run with no answer, and those the
+    last run found unreachable that could not be asked again yet (their URLs all deferred).
+    Kept in ``state/unreachable.json`` for that second case."""
+    path = archive / STATE_DIR / UNREACHABLE_FILE
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    found: dict[str, dict[str, str]] = {}
+    when: dict[str, float] = {}
+    waiting = {site for site, _ in deferrals}
+    for site, one in progress.items():
+        if one.outcomes and one.down and not answered(one.outcomes):
+            found[site], when[site] = dict(one.down), now
+        elif not one.outcomes and site in waiting and isinstance(before.get(site), dict):
+            found[site] = {str(k): str(v) for k, v in before[site].get("hosts", {}).items()}
+            when[site] = float(before[site].get("at", 0.0))
+    record = {site: {"hosts": hosts, "at": when[site]} for site, hosts in found.items()}
+    with contextlib.suppress(OSError):
+        path.write_text(json.dumps(record), encoding="utf-8")
+    return found, {site: at for site, at in when.items() if at != now}
 
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:
@@ -957,13 +1129,18 @@ def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site,
 
 
 def _check_writable(archive: Path) -> None:
-    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)."""
+    """Fail before any network I/O when the archive directory cannot be written (RELIABILITY F7)
+    or has no room at all (one byte is written: an empty file takes no space)."""
     try:
         archive.mkdir(parents=True, exist_ok=True)
         probe = archive / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"\n")
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(f"archive directory {archive}", exc) from exc
         raise ConfigError(
             f"archive directory {archive} is not writable ({exc.strerror or exc}); "
             "fix its permissions or pass --archive DIR"
@@ -982,19 +1159,6 @@ def _recover_open_warcs(directory: Path) -> tuple[str, ...]:
     for path in settle_spools(directory):
         log.warning("%s: indexed (its writer was killed before it wrote the index)", path)
     return tuple(reports)
-
-
-def parse_since(text: str, now: datetime | None = None) -> date:
-    """``--since``: a date (YYYY-MM-DD) or an age such as ``1d``, ``6h``, ``2w``."""
-    value = text.strip().lower()
-    units = {"h": "hours", "d": "days", "w": "weeks"}
-    if value[-1:] in units and value[:-1].isdigit():
-        moment = (now or datetime.now(UTC)) - timedelta(**{units[value[-1]]: int(value[:-1])})
-        return moment.date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--since {text!r}: expected YYYY-MM-DD or an age like 1d, 6h, 2w") from exc
 
 
 __all__ = ["Crawl", "CrawlOptions", "CrawlSummary", "SiteProgress", "parse_since"]

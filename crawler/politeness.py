@@ -61,12 +61,35 @@ WireGate = Callable[[str, dict[str, Any]], Awaitable[None]]
 """An httpcore ``trace`` callback (``extensions={"trace": gate}``)."""
 
 
+class SharedPace(Protocol):
+    """Request slots booked crawl-wide (a Redis frontier), so one pace per key holds across
+    every process on every machine, whatever their clocks say."""
+
+    def book(self, key: str, interval_s: float) -> tuple[float, float]:
+        """Book the next start of ``key`` (the following one is ``interval_s`` later):
+        ``(wait_s, slack_s)``. The request must go out no earlier than ``wait_s`` after the
+        reply and no later than ``wait_s + slack_s`` after the call, or be booked again."""
+        ...
+
+    def pause(self, key: str, seconds: float) -> None:
+        """No process starts a request to ``key`` for ``seconds`` (a Retry-After)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PaceRule:
     """How one key is paced: interval between starts and how many requests at once."""
 
     interval_s: float
     max_concurrency: int
+
+
+@dataclass(frozen=True)
+class _Window:
+    """When a booked request may go out (``clock.monotonic()`` values)."""
+
+    opens: float
+    closes: float
 
 
 @dataclass
@@ -92,6 +115,7 @@ class Politeness:
 
     clock: Clock = field(default_factory=SystemClock)
     _hosts: dict[str, _HostPace] = field(default_factory=dict)
+    shared: SharedPace | None = None  # set for a crawl-wide frontier: every start is booked there
 
     def _pace(self, key: str, rule: PaceRule) -> _HostPace:
         pace = self._hosts.get(key)
@@ -117,6 +141,8 @@ class Politeness:
         if until > pace.paused_until:
             log.info("pausing %s for %.1f s", key, seconds)
             pace.paused_until = until
+        if self.shared is not None:
+            self.shared.pause(key, seconds)
 
     def paused_for(self, key: str) -> float:
         """Seconds until ``key`` may be contacted again (0 when not paused)."""
@@ -141,7 +167,17 @@ class Politeness:
         while (remaining := pace.paused_until - self.clock.monotonic()) > 0:
             await self.clock.sleep(remaining)
 
-    def _wire_gate(self, pace: _HostPace) -> WireGate | None:
+    async def _book(self, key: str, pace: _HostPace) -> _Window:
+        """A crawl-wide slot for ``key`` (booked again while the window is too short to use)."""
+        assert self.shared is not None
+        while True:
+            sent = self.clock.monotonic()
+            wait, slack = self.shared.book(key, pace.interval_s)
+            reply = self.clock.monotonic()
+            if reply + wait <= sent + wait + slack:
+                return _Window(reply + wait, sent + wait + slack)
+
+    def _wire_gate(self, pace: _HostPace, key: str = "", window: _Window | None = None) -> WireGate | None:
         if pace.interval_s <= 0:
             return None
         passed = False
@@ -156,6 +192,13 @@ class Politeness:
             # otherwise shorten the gap to the next request
             while (wait := pace.last_on_wire + pace.interval_s + WIRE_MARGIN_S - self.clock.monotonic()) > 0:
                 await self.clock.sleep(wait)
+            nonlocal window
+            while window is not None:  # a booked slot: go inside its window or book another
+                if (early := window.opens - self.clock.monotonic()) > 0:
+                    await self.clock.sleep(early)
+                if self.clock.monotonic() <= window.closes:
+                    break
+                window = await self._book(key, pace)
             pace.last_on_wire = self.clock.monotonic()
 
         return gate
@@ -178,10 +221,15 @@ class Politeness:
                     await asyncio.sleep(due_in)
                 await pace.throttler.acquire()  # type: ignore[no-untyped-call]
                 await self._wait_pause(pace)  # a Retry-After may have arrived meanwhile
+            window = None
+            if self.shared is not None and pace.interval_s > 0:
+                window = await self._book(key, pace)
+                if (early := window.opens - self.clock.monotonic()) > 0:
+                    await self.clock.sleep(early)
             pace.in_flight += 1
             pace.starts += 1
             pace.last_start = time.monotonic()
             try:
-                yield self._wire_gate(pace)
+                yield self._wire_gate(pace, key, window)
             finally:
                 pace.in_flight -= 1

@@ -5,11 +5,12 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
 
 * a capture is read as an article page when its status is 2xx and its URL is an article URL
   of a known site (``Extractor.is_article_url``; ``--sites`` narrows the sites);
-* ``Extractor.continuation`` says how the article is completed: ``instead`` → the archived
-  capture of that URL (following archived redirects) replaces the page when it is there;
-  ``also`` → the next pages are looked up in the archive and joined (``extract_joined``), up to
-  the site's ``multipage.max_pages``; pages taken in as continuations are not articles of
-  their own, as in the crawl (the frontier settles them with the first page);
+* the article is put together by ``crawler.assemble.Assembly``, the crawl's own step: it says
+  which URL it wants next (the whole view, or the next page, canonical, of the same site, not
+  had before, up to ``multipage.max_pages``) and replay feeds it the archived capture of that
+  URL (following archived redirects), or nothing when the capture is not a 200; pages taken in
+  as continuations are not articles of their own, as in the crawl (the frontier settles them
+  with the first page); ``since`` drops articles published before it, as the crawl does;
 * articles are de-duplicated by ``crawler.sink.dedup_key`` in capture order (WARC-Date, then file
   and offset; the crawl's writer lanes interleave files in time), keeping the first as the sink does;
 * revisit records are read with the payload of their original (from any of the files).
@@ -29,22 +30,22 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from functools import lru_cache, partial
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TypeVar
 from urllib.parse import urljoin
 
+from crawler.assemble import Assembly, AssemblyRules
 from crawler.errors import (
     ArchiveCorrupt,
     ArchiveError,
     CrawlerError,
     DecodeError,
     ExtractionError,
-    ScopeViolation,
 )
 from crawler.models import Page
 from crawler.sink import dedup_key
-from crawler.urls import canonicalize
 from crawler.warc.http import HttpParseError, parse_http_response
 from crawler.warc.naming import warc_paths
 from crawler.warc.pages import (
@@ -57,9 +58,6 @@ from crawler.warc.pages import (
     page_from_record,
 )
 from crawler.warc.reader import Damage, WarcRecord, iter_records, read_record_at
-
-if TYPE_CHECKING:
-    from crawler.extract import Extractor
 
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "warc_paths"]
 
@@ -81,6 +79,7 @@ class ReplayOptions:
     sites: frozenset[str] | None = None
     strict: bool = False
     config_path: str | None = None
+    since: date | None = None  # --since: articles published before it are not written (as in the crawl)
 
 
 @dataclass
@@ -130,7 +129,10 @@ class Pending:
     first: PageRef
     pages: tuple[PageRef, ...]  # the pages joined so far (the first included)
     wanted: str | None  # the URL still to find; None: the first page is not read yet
-    instead: bool = False
+
+
+CaptureId = tuple[str, int, int]  # (path, offset, member index)
+Consumed = tuple[Key, CaptureId]  # a capture taken in by the article whose first page has that key
 
 
 @dataclass
@@ -138,7 +140,7 @@ class FileResult:
     index: int
     path: str
     articles: list[tuple[Key, str, str]] = field(default_factory=list)  # (key, dedup key hex, JSON line)
-    consumed: set[tuple[str, int, int]] = field(default_factory=set)  # captures joined into another article
+    consumed: list[Consumed] = field(default_factory=list)  # captures joined into an article, by its key
     pending: list[Pending] = field(default_factory=list)
     damages: list[str] = field(default_factory=list)
     records: int = 0
@@ -151,24 +153,25 @@ class FileResult:
 
 
 @lru_cache(maxsize=4)
-def _context(config_path: str | None) -> tuple[Extractor, int]:
-    """The extractor and max URL length of the crawl's config (built once per process)."""
+def _context(config_path: str | None, since: date | None = None) -> AssemblyRules:
+    """The crawl's assembly rules: its config's sites and URL cap, ``--since`` (built once per process)."""
     from crawler.config import default_config, load_config
     from crawler.extract import Extractor
 
     config = load_config(config_path) if config_path else default_config()
-    return Extractor(config.sites), config.crawl.max_url_length
+    return AssemblyRules(Extractor(config.sites), config.crawl.max_url_length, since)
 
 
 Lookup = Callable[[str, "PageRef"], "PageRef | None"]
 
 
 class _Reader:
-    """Turns captures into articles the way the crawl pipeline does (see the module docstring)."""
+    """Feeds archived captures to ``crawler.assemble`` as the crawl feeds fetched pages."""
 
     def __init__(self, options: ReplayOptions, result: FileResult) -> None:
         self.options = options
-        self.extractor, self._max_url_length = _context(options.config_path)
+        self.rules = _context(options.config_path, options.since)
+        self.extractor = self.rules.extractor
         self.result = result
 
     def wants(self, ref: PageRef) -> bool:
@@ -190,30 +193,21 @@ class _Reader:
             original = load_original(record, capture)
         return page_from_record(record, max_decoded_bytes=self.options.max_decoded_bytes, original=original)
 
-    def follow_up_url(self, raw_url: str) -> str | None:
-        """The URL the crawl fetched for a continuation (canonical), or None if it would not."""
-        try:
-            return canonicalize(raw_url, max_length=self._max_url_length)
-        except ScopeViolation:
-            return None
+    def begin(self, page: Page) -> Assembly:
+        return Assembly(self.rules, page)
 
-    def max_pages(self, url: str) -> int:
-        site = self.extractor.site_for(url)
-        return site.multipage.max_pages if site else 1
-
-    def emit(self, key: Key, pages: Sequence[Page]) -> None:
-        """Extract the article of ``pages`` (counting why not, as the crawl's frontier does)."""
+    def emit(self, key: Key, assembly: Assembly) -> None:
+        """Extract the article (counting why not, as the crawl's frontier does)."""
+        pages = assembly.pages
         try:
-            if len(pages) == 1:
-                article = self.extractor.extract(pages[0])
-            else:
-                article = self.extractor.extract_joined(pages)
+            done = assembly.finish()
         except (ExtractionError, DecodeError) as exc:
             self.result.failed[exc.reason] += 1
             log.info("%s: %s", pages[0].url, exc)
             return
+        article = done.kept
         if article is None:
-            self.result.failed["non_article"] += 1
+            self.result.failed[done.outcome.value] += 1
         elif self.options.sites is None or article.site in self.options.sites:
             digest = dedup_key(article.to_dict()).hex()  # computed here, in the worker, not in the parent
             self.result.articles.append((key, digest, article.to_json()))
@@ -230,40 +224,36 @@ class _Reader:
 
     def complete(self, state: Pending, lookup: Lookup, origins: OriginIndex | None,
                  first_page: Page | None = None) -> Pending | None:
-        """Follow ``state``'s continuation through ``lookup``; emit the article when complete.
+        """Feed ``state``'s article the captures it wants, found through ``lookup``; emit it
+        when complete. The pages already had are fed again (assembly is deterministic), so a
+        ``Pending`` carries only where they are.
 
         Returns the ``Pending`` still missing a URL, or None when done (emitted or failed).
         """
         try:
-            pages = [first_page or self.page(state.first, origins)]
-            pages += [self.page(ref, origins) for ref in state.pages[1:]]
+            assembly = self._rebuilt(state, origins, first_page)
             refs = list(state.pages)
-            wanted = state.wanted
-            while wanted is not None:
-                found = lookup(wanted, refs[-1])
+            while assembly.wanted is not None:
+                found = lookup(assembly.wanted, refs[-1])
                 if found is None:
-                    return Pending(state.key, state.first, tuple(refs), wanted, state.instead)
-                self.result.consumed.add((found.path, found.offset, found.member_index))
+                    return Pending(state.key, state.first, tuple(refs), assembly.wanted)
+                self.result.consumed.append((state.key, (found.path, found.offset, found.member_index)))
                 if found.status != 200:
-                    break  # the crawl's follow-up fetch gives up on it
-                page = self.page(found, origins)
-                if state.instead:
-                    pages, refs = [page], [found]
+                    assembly.feed(None)  # the crawl's follow-up fetch gives up on it
                     break
-                pages.append(page)
+                assembly.feed(self.page(found, origins))
                 refs.append(found)
-                wanted = self._next(page, len(pages))
         except CrawlerError as exc:
             self.failed(exc, f"{state.first.path} offset {state.first.offset}")
             return None
-        self.emit(state.key, pages)
+        self.emit(state.key, assembly)
         return None
 
-    def _next(self, page: Page, joined: int) -> str | None:
-        following = self.extractor.continuation(page).also
-        if not following or joined >= self.max_pages(page.url):
-            return None
-        return self.follow_up_url(following[0])
+    def _rebuilt(self, state: Pending, origins: OriginIndex | None, first_page: Page | None) -> Assembly:
+        assembly = self.begin(first_page or self.page(state.first, origins))
+        for ref in state.pages[1:]:
+            assembly.feed(self.page(ref, origins))
+        return assembly
 
     def start(
         self, key: Key, ref: PageRef, lookup: Lookup, origins: OriginIndex | None
@@ -271,26 +261,21 @@ class _Reader:
         """Read an article page: emit its article, or return what it waits for."""
         try:
             page = self.page(ref, origins)
-            continuation = self.extractor.continuation(page)
         except CrawlerError as exc:
             self.failed(exc, f"{ref.path} offset {ref.offset}")
             return None
-        raw = continuation.instead or (continuation.also[0] if continuation.also else None)
-        wanted = self.follow_up_url(raw) if raw else None
-        if wanted is None:
-            self.emit(key, [page])
-            return None
-        state = Pending(key, ref, (ref,), wanted, bool(continuation.instead))
-        return self.complete(state, lookup, origins, first_page=page)
+        return self.complete(Pending(key, ref, (ref,), None), lookup, origins, first_page=page)
 
     def give_up(self, state: Pending, origins: OriginIndex | None) -> None:
         """What the crawl does when a continuation cannot be had: the pages it has."""
         try:
-            pages = [self.page(ref, origins) for ref in state.pages]
+            assembly = self._rebuilt(state, origins, None)
+            if assembly.wanted is not None:
+                assembly.feed(None)
         except CrawlerError as exc:
             self.failed(exc, f"{state.first.path} offset {state.first.offset}")
             return
-        self.emit(state.key, pages)
+        self.emit(state.key, assembly)
 
 
 # ---------------------------------------------------------------------- one file (in a worker)
@@ -386,21 +371,32 @@ class _FileReplay:
             self.result.pending.append(Pending(self._key(ref), ref, (ref,), None))
             return
         try:
-            page = self.reader.page_of(record, ref, self.origins)
-            continuation = self.reader.extractor.continuation(page)
+            assembly = self.reader.begin(self.reader.page_of(record, ref, self.origins))
         except CrawlerError as exc:
             self.reader.failed(exc, f"{ref.path} offset {ref.offset}")
             return
-        if continuation.instead or continuation.also:
+        if assembly.wanted is not None:
             self.article_pages.append(ref)  # its other pages may come later in the file
         else:
-            self.reader.emit(self._key(ref), [page])
+            self.reader.emit(self._key(ref), assembly)
 
 
 def replay_file(task: tuple[int, str, ReplayOptions]) -> FileResult:
     """Replay one file (a process-pool task)."""
+    return replay_file_indexed(task)[0]
+
+
+FileIndex = tuple[OriginIndex, dict[str, list[PageRef]]]  # a file's captures, as _index_file finds them
+
+
+def replay_file_indexed(task: tuple[int, str, ReplayOptions]) -> tuple[FileResult, FileIndex]:
+    """Replay one file and keep its capture index, so the cross-file step needs no second read
+    of the file (a cluster shard's side output)."""
     index, path, options = task
-    return _FileReplay(path, index, options).run()
+    job = _FileReplay(path, index, options)
+    result = job.run()
+    by_url = {url: [replace(ref, original=None) for ref in refs] for url, refs in job.by_url.items()}
+    return result, (job.origins, by_url)
 
 
 # ---------------------------------------------------------------------- the parent
@@ -420,9 +416,9 @@ def replay(
     """
     files = [str(p) for p in warc_paths(paths)]
     summary = ReplaySummary(files=len(files))
-    _context(options.config_path)  # built once here; forked workers inherit it
+    _context(options.config_path, options.since)  # built once here; forked workers inherit it
     report = on_damage or (lambda message: log.warning("%s", message))
-    consumed: set[tuple[str, int, int]] = set()
+    consumed: list[Consumed] = []
     pending: list[Pending] = []
     with tempfile.TemporaryFile("w+b") as spool:
         for result in _run(files, options, workers):
@@ -430,17 +426,21 @@ def replay(
             summary.records += result.records
             summary.captures += result.captures
             summary.unknown_types += result.unknown_types
-            consumed.update(result.consumed)
+            consumed.extend(result.consumed)
             pending.extend(result.pending)
             for key, digest, line in result.articles:
                 spool.write(f"{key[0]}\t{key[1]}\t{key[2]}\t{digest}\t{line}\n".encode())
         late = []
         if pending:
             late = _resolve_pending(files, pending, options, consumed, summary, report, workers)
-        index_of = {path: index for index, path in enumerate(files)}
-        taken = {(index_of[path], offset + member) for path, offset, member in consumed}
+        taken = taken_positions(files, consumed)
         _write_output(heapq.merge(_sorted_spool(spool), sorted(late)), out, taken, summary)
     return summary
+
+
+def taken_positions(files: Sequence[str], consumed: Iterable[Consumed]) -> set[tuple[int, int]]:
+    """The (file index, position) of every capture joined into another article (``_taken``)."""
+    return _taken(list(consumed), {path: index for index, path in enumerate(files)})
 
 
 def _run(files: list[str], options: ReplayOptions, workers: int | None) -> Iterator[FileResult]:
@@ -469,6 +469,20 @@ def _merge(
         report(message)
 
 
+def _taken(consumed: list[Consumed], index_of: dict[str, int]) -> set[tuple[int, int]]:
+    """The captures joined into another article, as (file index, position): not articles of their own.
+
+    Every article URL's capture starts an assembly, continuation pages too (replay cannot tell
+    them apart), so a page 2 that links back to page 1 takes page 1 in. As in the crawl, where
+    page 1 comes first and settles its continuations, assemblies count in capture order and
+    one whose first page was taken in by an earlier one takes nothing."""
+    taken: set[tuple[int, int]] = set()
+    for key, (path, offset, member) in sorted(consumed):
+        if (key[1], key[2]) not in taken:
+            taken.add((index_of[path], offset + member))
+    return taken
+
+
 def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
     """The spooled articles in key order; only keys and line offsets are held in memory."""
     spool.seek(0)
@@ -488,24 +502,39 @@ def _sorted_spool(spool: IO[bytes]) -> Iterator[tuple[Key, str, str]]:
 def _write_output(
     items: Iterable[tuple[Key, str, str]], out: IO[str], taken: set[tuple[int, int]], summary: ReplaySummary
 ) -> None:
+    for _, _, line in kept_articles(items, taken, summary):
+        out.write(line + "\n")
+
+
+def kept_articles(
+    items: Iterable[tuple[Key, str, T]], taken: set[tuple[int, int]], summary: ReplaySummary
+) -> Iterator[tuple[Key, str, T]]:
+    """The articles of ``items`` (in key order) that are output: not joined into another article,
+    not a duplicate of an earlier one (counted in ``summary``)."""
     seen: set[str] = set()
-    for (_, file_index, position), digest, line in items:
+    for item in items:
+        (_, file_index, position), digest, _ = item
         if (file_index, position) in taken:
             continue  # a page joined into another article is not an article of its own (the crawl settles it)
         if digest in seen:
             summary.duplicates += 1
             continue
         seen.add(digest)
-        out.write(line + "\n")
         summary.articles += 1
+        yield item
 
 
 def _index_all(files: list[str], workers: int | None) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
     """Every capture of ``files`` (files indexed in parallel, merged in file order: the first
     capture of a payload or URL still wins)."""
+    return merge_indexes(_in_pool(_index_file, files, workers))
+
+
+def merge_indexes(parts: Iterable[FileIndex]) -> FileIndex:
+    """One index of the files' indexes, given in file order (the first capture still wins)."""
     origins = OriginIndex()
     by_url: dict[str, list[PageRef]] = {}
-    for part_origins, part_by_url in _in_pool(_index_file, files, workers):
+    for part_origins, part_by_url in parts:
         origins.merge(part_origins)
         for url, refs in part_by_url.items():
             by_url.setdefault(url, []).extend(refs)
@@ -525,11 +554,20 @@ def _index_file(path: str) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
 
 
 def _resolve_pending(
-    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: set[tuple[str, int, int]],
+    files: list[str], pending: list[Pending], options: ReplayOptions, consumed: list[Consumed],
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
-    origins, by_url = _index_all(files, workers)
+    result = resolve_pending(pending, options, _index_all(files, workers))
+    consumed.extend(result.consumed)
+    _merge(result.failed, result.damages, summary, report)
+    return result.articles
+
+
+def resolve_pending(pending: Iterable[Pending], options: ReplayOptions, index: FileIndex) -> FileResult:
+    """The articles of ``pending`` completed from ``index`` (every file's captures), or with the
+    pages the crawl would have had; what they consumed, failed on and found damaged."""
+    origins, by_url = index
     result = FileResult(index=-1, path="")
     reader = _Reader(options, result)
     lookup = partial(lookup_capture, by_url)
@@ -540,6 +578,4 @@ def _resolve_pending(
             left = reader.complete(state, lookup, origins)
         if left is not None:
             reader.give_up(left, origins)
-    consumed.update(result.consumed)
-    _merge(result.failed, result.damages, summary, report)
-    return result.articles
+    return result

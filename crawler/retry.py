@@ -26,6 +26,7 @@ from crawler.errors import FetchError, HttpStatusError, TransportError
 from crawler.models import Exchange
 
 _PERMANENT_5XX = frozenset({501, 505})
+MAX_RETRY_AFTER_S = 7 * 24 * 3600.0  # a longer Retry-After (up to 10**400 s) is read as a week
 
 # h11/httpcore messages for a peer that went away mid-message: bad luck, worth a retry.
 _TRANSIENT_PROTOCOL = ("peer closed connection", "server disconnected", "incomplete", "connection reset")
@@ -44,16 +45,16 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():  # str.isdigit also takes "²" and "٣", float() not all
+        return min(float(text), MAX_RETRY_AFTER_S)
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if moment.tzinfo is None:
+            return None
+        delay = moment.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: beyond year 1-9999 in UTC
         return None
-    if moment.tzinfo is None:
-        return None
-    delay = moment.timestamp() - now
-    return delay if delay > 0 else None
+    return min(delay, MAX_RETRY_AFTER_S) if delay > 0 else None
 
 
 class RetryableStatus(Exception):

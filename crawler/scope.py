@@ -24,12 +24,13 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
 from crawler.config import Site
 from crawler.errors import ScopeViolation
-from crawler.urls import DEFAULT_MAX_URL_LENGTH, HTTP_SCHEMES, trap_reason
+from crawler.sites_index import SiteIndex, covers, longest_domain
+from crawler.urls import DEFAULT_MAX_URL_LENGTH, HTTP_SCHEMES, host_problem, is_url, trap_reason
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -113,6 +114,10 @@ class Scope:
     sites: tuple[Site, ...]
     guard: AddressGuard
     max_url_length: int = DEFAULT_MAX_URL_LENGTH
+    index: SiteIndex[Site] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", SiteIndex.of(self.sites))
 
     @classmethod
     def build(
@@ -124,12 +129,8 @@ class Scope:
         return cls(tuple(sites), AddressGuard(allow_private), max_url_length)
 
     def site_for(self, url: str) -> Site | None:
-        """The first site whose domains cover the URL's host, or None."""
-        host = _host(url)
-        for site in self.sites:
-            if any(domain_matches(host, domain) for domain in site.domains):
-                return site
-        return None
+        """The site whose domain is the longest match of the URL's host, or None."""
+        return self.index.for_url(url)
 
     def check_url(self, url: str) -> None:
         """Steps 1 and 2: URL syntax and literal addresses (no DNS). Raises ScopeViolation."""
@@ -144,7 +145,11 @@ class Scope:
             raise ScopeViolation(f"{url[:200]}: URLs with user:password@ are refused")
         host = _host(url)
         if not host:
-            raise ScopeViolation(f"{url[:200]}: URL has no host")
+            reason = "scope" if is_url(url) else "bad_url"
+            raise ScopeViolation(f"{url[:200]}: URL has no host", reason=reason)
+        problem = host_problem(host)
+        if problem:
+            raise ScopeViolation(f"{url[:200]}: {problem}", reason="bad_url")
         disguised = obfuscation(host) or _v6_obfuscation(host)
         if disguised:
             raise ScopeViolation(f"{url[:200]}: {disguised}; refused", reason="ssrf")
@@ -170,24 +175,22 @@ class Scope:
         """Politeness key: ``host[:port]``, or the site domain that matched for ``pace_by: domain``."""
         parts = _split(url)
         if site is not None and site.politeness.pace_by == "domain":
-            host = _host(url)
-            for domain in site.domains:
-                if domain_matches(host, domain):
-                    return domain.lower()
+            domain = longest_domain(_host(url), site.domains)
+            if domain is not None:
+                return domain
         return parts.netloc.rpartition("@")[2].lower()
 
 
 def domain_matches(host: str, domain: str) -> bool:
     """``host`` is ``domain`` or one of its subdomains (case-insensitive, trailing dot ignored)."""
-    domain = domain.lower().rstrip(".")
-    return host == domain or host.endswith("." + domain)
+    return covers(domain, host)
 
 
 def _split(url: str) -> SplitResult:
     try:
         return urlsplit(url)
     except ValueError as exc:
-        raise ScopeViolation(f"{url[:200]!r}: not a valid URL: {exc}") from exc
+        raise ScopeViolation(f"{url[:200]!r}: not a valid URL: {exc}", reason="bad_url") from exc
 
 
 def _host(url: str) -> str:

@@ -2,14 +2,15 @@
 
 Each line is written whole in one ``write``, then flushed and fsynced, so a crash can only
 leave a torn *last* line; :meth:`JsonlSink.open` moves such a line to ``articles.jsonl.torn``
-and reports it. Lines are de-duplicated across restarts by (url, content digest): a page
-fetched twice (a crash between the WARC fsync and the frontier commit, RELIABILITY F4) gives
-the same article and is written once.
+and reports it. Lines are de-duplicated across restarts by the article's canonical URL: a
+page fetched twice (a crash after its line was written but before the frontier commit,
+RELIABILITY F4 and R1) is written once, even when its bytes changed between the two fetches
+(counters, ads, timestamps). Each article is in the file once; a newer capture of it lives
+in the WARCs.
 
-Why a content digest: the Article record does not carry the response's payload digest, and
-the key has to be rebuilt from the file itself after a restart. The digest of the article
-without its ``source`` is equal exactly when the extracted article is equal, which is what a
-duplicate line is.
+The key is rebuilt from the file itself at open (the URL of every line), 20 bytes per article.
+``dedup_key`` (the digest of the article without its ``source``) is what replay
+de-duplicates by: it replays every distinct capture of a URL.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from crawler.errors import InputError
+from crawler.errors import SPACE_ERRNOS, InputError, ScopeViolation, out_of_space
 from crawler.models import Article
+from crawler.urls import DEFAULT_MAX_URL_LENGTH, canonicalize
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,16 @@ def dedup_key(data: dict[str, Any]) -> bytes:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
 
 
+def url_key(data: dict[str, Any]) -> bytes:
+    """The article's canonical URL as 20 bytes: what ``articles.jsonl`` holds once."""
+    url = str(data.get("url") or "")
+    try:
+        url = canonicalize(url, max_length=max(DEFAULT_MAX_URL_LENGTH, len(url)))
+    except ScopeViolation:
+        pass  # not an http(s) URL (a line written by hand?): compared as it is spelled
+    return hashlib.sha1(url.encode("utf-8"), usedforsecurity=False).digest()
+
+
 class JsonlSink:
     """Appends articles to ``<archive>/articles.jsonl``; open with :meth:`open`."""
 
@@ -82,21 +94,20 @@ class JsonlSink:
         if torn is not None:
             log.warning(torn.describe())
         keys = _load_keys(path, complete_lines_only=shared)
-        handle = path.open("ab")
+        handle = path.open("ab", buffering=0)  # unbuffered: a failed write leaves nothing to flush later
         return cls(path, handle, keys, torn)
 
     def write(self, article: Article, *, sync: bool = True) -> bool:
         """Write one article (whole line, fsynced unless ``sync=False``: then ``sync()`` before
         relying on it); False when it is a duplicate. Thread-safe."""
         data = article.to_dict()
-        key = dedup_key(data)
+        key = url_key(data)
         line = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             if key in self._keys:
                 self.duplicates += 1
                 return False
-            self._handle.write(line)
-            self._handle.flush()
+            self._append(line)
             self._unsynced = True
             if sync:
                 self._sync_locked()
@@ -111,8 +122,37 @@ class JsonlSink:
 
     def _sync_locked(self) -> None:
         if self._unsynced:
-            os.fsync(self._handle.fileno())
+            try:
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                if exc.errno in SPACE_ERRNOS:
+                    raise out_of_space(f"{self.path}: fsync", exc) from exc
+                raise
             self._unsynced = False
+
+    def _append(self, line: bytes) -> None:
+        """Write ``line`` whole, or (disk full) take back the part that landed and raise
+        ``OutOfSpace``: the file keeps ending with a whole line."""
+        fd = self._handle.fileno()
+        done = 0
+        try:
+            while done < len(line):
+                done += os.write(fd, line[done:])
+        except OSError as exc:
+            self._take_back(fd, done)
+            if exc.errno in SPACE_ERRNOS:
+                raise out_of_space(f"{self.path}: writing an article line", exc) from exc
+            raise
+
+    def _take_back(self, fd: int, landed: int) -> None:
+        if not landed:
+            return
+        end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND: just past what this write put there
+        if os.fstat(fd).st_size == end:  # nobody appended after it (another process of the crawl)
+            os.ftruncate(fd, end - landed)
+        else:
+            log.warning("%s: a partial line at offset %d could not be taken back (another process "
+                        "appended after it); the next start reports it", self.path, end - landed)
 
     def close(self) -> None:
         self._handle.close()
@@ -190,5 +230,5 @@ def _load_keys(path: Path, *, complete_lines_only: bool = False) -> set[bytes]:
                     "lines, so this line was written by something else: fix or remove it"
                 ) from exc
             if isinstance(data, dict):
-                keys.add(dedup_key(data))
+                keys.add(url_key(data))
     return keys

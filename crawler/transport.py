@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.cookiejar
+import re
 import socket
 import ssl
 import urllib.request
@@ -30,6 +30,8 @@ import httpx
 from crawler.scope import PinnedResolver, ip_literal, system_resolver
 
 _HEAD_END = b"\r\n\r\n"
+# An interim response's status line: 1xx except 101 (Switching Protocols ends the exchange).
+_INTERIM_HEAD = re.compile(rb"HTTP/\d(?:\.\d)? +1(?!01)\d\d\b")
 _MAX_TRACKED_HEAD = 1 << 20
 _HIGH_WATER = 256 * 1024  # pause reading the socket above this many unread bytes
 _LOW_WATER = 64 * 1024
@@ -126,6 +128,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         self._received = 0
         self._head = b""
         self._head_length: int | None = None
+        self._interim = 0  # bytes of interim 1xx responses before the final one
         self.poisoned = False
 
     @property
@@ -146,18 +149,25 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return data
 
     def _count(self, data: bytes) -> None:
-        if self._head_length is None and len(self._head) < _MAX_TRACKED_HEAD:
-            self._head += data
-            end = self._head.find(_HEAD_END)
-            if end >= 0:
-                self._head_length = end + len(_HEAD_END)
-                self._head = b""
+        """Track where the final response's head ends; interim 1xx heads (``103 Early Hints``,
+        ``100 Continue``) before it are part of the head, not of the body."""
         self._received += len(data)
+        if self._head_length is not None or len(self._head) >= _MAX_TRACKED_HEAD:
+            return
+        self._head += data
+        while (end := self._head.find(_HEAD_END)) >= 0:
+            length = end + len(_HEAD_END)
+            if not _INTERIM_HEAD.match(self._head):
+                self._head_length = self._interim + length
+                self._head = b""
+                return
+            self._interim += length
+            self._head = self._head[length:]
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
-        self._received, self._head, self._head_length = 0, b"", None
+        self._received, self._head, self._head_length, self._interim = 0, b"", None, 0
         try:
             async with asyncio.timeout(timeout):
                 if self._connection.error is not None or self._transport.is_closing():
@@ -393,11 +403,6 @@ class Router(httpx.AsyncBaseTransport):
         await self._direct.aclose()
         for transport in self._proxied.values():
             await transport.aclose()
-
-
-def no_cookies() -> http.cookiejar.CookieJar:
-    """A jar that stores nothing: no cookie ever reaches a later request or another origin."""
-    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def peer_address(response: httpx.Response) -> str | None:

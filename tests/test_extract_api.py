@@ -356,7 +356,7 @@ def test_continuation_extract_generation_parse_a_page_once(monkeypatch: pytest.M
 
     monkeypatch.setattr(extract_module.dom, "parse", counting)
     extractor = Extractor([_paged(next="a.next")])
-    page = _page(ARTICLE, f"<h1 class='judul'>Judul</h1><div class='isi'>{PROSE}</div>")
+    page = extractor.parse(_page(ARTICLE, f"<h1 class='judul'>Judul</h1><div class='isi'>{PROSE}</div>"))
     assert extractor.continuation(page) == Continuation()
     first = extractor.extract(page)
     assert extractor.generation(page) == "contoh/2020"
@@ -364,9 +364,11 @@ def test_continuation_extract_generation_parse_a_page_once(monkeypatch: pytest.M
     # extraction modified that parse: extracting the page again parses it afresh, same result
     assert extractor.extract(page) == first
     assert len(parses) == 2
+    # a plain Page is parsed for each call: the Extractor keeps nothing between calls
     other = _page(ARTICLE, f"<div class='isi'>{PROSE}</div>")
     assert extractor.generation(other) == "contoh/2020"
-    assert len(parses) == 3
+    assert extractor.extract(other) is not None
+    assert len(parses) == 4
 
 
 def test_a_failing_site_hook_is_an_extraction_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,10 +34,11 @@ def test_extract_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: py
 
 def test_extract_keeps_non_ascii_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "page.html"
-    paragraph = "<p>Kafé “Kopi” di Jakarta ramai dikunjungi, kata pengelola, pada akhir pekan lalu.</p>"
+    line = "<p>Kafé “Kopi” {} di Jakarta ramai dikunjungi, kata pengelola, pada akhir pekan lalu.</p>"
+    paragraph = "".join(line.format(n) for n in range(4))
     page.write_text(
         "<html><head><meta property='og:type' content='article'><title>Kafé “Kopi”</title></head>"
-        f"<body><article>{paragraph * 4}</article></body></html>",
+        f"<body><article>{paragraph}</article></body></html>",
         encoding="utf-8",
     )
     assert main(["extract", str(page), "--url", "https://unknown.example/a"]) == EXIT_OK

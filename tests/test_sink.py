@@ -35,14 +35,15 @@ def test_writes_one_object_per_line(tmp_path: Path) -> None:
     assert "“" in (tmp_path / FILE_NAME).read_text(encoding="utf-8")  # non-ASCII kept as is
 
 
-def test_duplicate_across_restart_is_dropped_but_a_changed_article_is_kept(tmp_path: Path) -> None:
+def test_R1_duplicate_across_restart_is_dropped_even_when_the_page_changed(tmp_path: Path) -> None:
     with JsonlSink.open(tmp_path) as sink:
         sink.write(_article(1))
     with JsonlSink.open(tmp_path) as sink:
         assert not sink.write(_article(1, warc="b.warc.gz"))  # same bytes captured twice
-        assert sink.duplicates == 1
-        assert sink.write(_article(1, body="Isi yang diperbarui."))
-    assert len(_lines(tmp_path / FILE_NAME)) == 2
+        assert not sink.write(_article(1, body="Isi yang diperbarui."))  # bytes changed: same article
+        assert sink.duplicates == 2
+        assert sink.write(_article(2))
+    assert [line["url"] for line in _lines(tmp_path / FILE_NAME)] == [_article(1).url, _article(2).url]
 
 
 @pytest.mark.parametrize("tail", [b'{"url": "http://x/3", "ti', b"{not json}\n"])

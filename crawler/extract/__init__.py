@@ -29,12 +29,13 @@ from crawler.errors import ExtractionError
 from crawler.extract import dom, generic
 from crawler.extract.charset import choose_encoding, decode_html
 from crawler.extract.engine import CompiledGeneration, Hook, SiteRules, body_of, extract_fields
-from crawler.models import Article, Page
+from crawler.models import Article, BuiltBy, Page
+from crawler.sites_index import SiteIndex
 
-if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
+if TYPE_CHECKING:  # crawler.config imports crawler.profile: no import cycle at run time
     from crawler.config import Site
 
-__all__ = ["Continuation", "Extractor", "extract"]
+__all__ = ["Continuation", "Extractor", "ParsedPage", "extract"]
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,41 @@ class Continuation:
     also: tuple[str, ...] = ()
 
 
-@dataclass
-class _Recent:
-    """The last page this Extractor parsed: its Document while still unmodified (continuation
-    and generation read it; extraction takes it and modifies it) and its generation labels."""
+class ParsedPage:
+    """A page with its parse, passed along by its one caller so that ``continuation``,
+    ``generation`` and ``extract`` of the same page parse it once (``Extractor.parse``).
 
-    page: Page
-    doc: dom.Document | None
-    labels: dict[str | None, str]
+    The parse is made on first use; ``continuation`` and ``generation`` only read it,
+    ``extract`` takes it (extraction modifies the tree) and a later reader parses again. It
+    belongs to one caller at a time (a crawl hands it between threads, never shares it); the
+    ``Extractor`` itself holds no per-page state and serves any number of threads.
+    """
+
+    __slots__ = ("_doc", "labels", "page")
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self._doc: dom.Document | None = None
+        self.labels: dict[str | None, str] = {}  # generation label by the ``site`` asked for
+
+    def document(self) -> dom.Document:
+        """The parse, to read (not to modify)."""
+        if self._doc is None:
+            self._doc = _parse(self.page)
+        return self._doc
+
+    def take_document(self) -> dom.Document:
+        """The parse, to modify: it is not handed out again."""
+        doc = self.document()
+        self._doc = None
+        return doc
+
+
+PageInput = Page | ParsedPage
+
+
+def _parsed(page: PageInput) -> ParsedPage:
+    return page if isinstance(page, ParsedPage) else ParsedPage(page)
 
 
 @dataclass(frozen=True)
@@ -78,9 +106,9 @@ class _Prepared:
 class Extractor:
     """Extracts articles with the rules of the given sites (default: every built-in site).
 
-    ``continuation``, ``extract`` and ``generation`` called one after the other for the same
-    ``Page`` object parse it once (the Extractor keeps the last page's parse), so an Extractor
-    is not to be shared between threads; use one per thread or process.
+    Immutable once built: one Extractor serves every thread. ``continuation``, ``extract``
+    and ``generation`` take a ``Page`` (parsed for that call) or a ``ParsedPage`` from
+    ``parse`` (parsed once for all of them).
     """
 
     def __init__(self, sites: Sequence[Site] | None = None, *, site_rules: bool = True) -> None:
@@ -92,13 +120,8 @@ class Extractor:
             chosen = default_config().sites if sites is None else tuple(sites)
         self._rules = tuple(SiteRules.build(site) for site in chosen)
         self._by_id = {rules.site.id: rules for rules in self._rules}
-        # Longest domain first, so a subsite profile wins over its parent's.
-        self._recent: _Recent | None = None
-        self._by_domain = sorted(
-            ((domain.lower().lstrip("."), rules) for rules in self._rules for domain in rules.site.domains),
-            key=lambda item: len(item[0]),
-            reverse=True,
-        )
+        # the longest domain wins, so a subsite profile wins over its parent's
+        self._by_domain = SiteIndex((domain, rules) for rules in self._rules for domain in rules.site.domains)
 
     # ------------------------------------------------------------------ sites and URLs
 
@@ -113,14 +136,7 @@ class Extractor:
         return bool(rules and any(p.search(url) for p in rules.article_urls))
 
     def _rules_for_url(self, url: str) -> SiteRules | None:
-        try:
-            host = (urlsplit(url).hostname or "").lower().rstrip(".")
-        except ValueError:
-            return None
-        for domain, rules in self._by_domain:
-            if host == domain or host.endswith("." + domain):
-                return rules
-        return None
+        return self._by_domain.for_url(url)
 
     def _rules_for(self, page: Page, site: str | None) -> SiteRules | None:
         if site is None:
@@ -137,18 +153,24 @@ class Extractor:
 
     # ------------------------------------------------------------------ extraction
 
-    def extract(self, page: Page, site: str | None = None) -> Article | None:
+    def parse(self, page: Page) -> ParsedPage:
+        """``page`` ready to be read by several calls with one parse (see ``ParsedPage``)."""
+        return ParsedPage(page)
+
+    def extract(self, page: PageInput, site: str | None = None) -> Article | None:
         """The article on ``page``, or None when the page is not an article.
 
         Raises ``DocumentTooLarge`` for pages over the DOM caps and ``ExtractionError``
         (reason ``extract_empty``) for empty pages and article pages without body text.
         """
-        prepared = self._prepare(page, site)
+        parsed = _parsed(page)
+        prepared = self._prepare(parsed, site)
         if prepared is None:
             return None
-        return self._article(page, prepared)
+        return self._article(parsed.page, prepared)
 
-    def _prepare(self, page: Page, site: str | None) -> _Prepared | None:
+    def _prepare(self, parsed: ParsedPage, site: str | None) -> _Prepared | None:
+        page = parsed.page
         rules = self._rules_for(page, site)
         if _is_empty(page.body):
             raise ExtractionError(
@@ -162,33 +184,10 @@ class Extractor:
             p.search(page.effective_url) or p.search(page.url) for p in rules.article_urls
         ):
             return None
-        doc = self._document(page, consume=True)
+        doc = parsed.take_document()
         generation = rules.choose(doc, page.fetched) if rules else None
-        self._remember(page, site, rules, generation)
+        parsed.labels[site] = _label(rules, generation)
         return _Prepared(doc, rules, generation)
-
-    def _document(self, page: Page, *, consume: bool) -> dom.Document:
-        """The page's parse: the kept one when it is the last page's and still unmodified."""
-        recent = self._recent
-        if recent is not None and recent.page is page and recent.doc is not None:
-            doc = recent.doc
-            if consume:
-                recent.doc = None
-            return doc
-        doc = _parse(page)
-        if recent is not None and recent.page is page:
-            recent.doc = None if consume else doc
-        else:
-            self._recent = _Recent(page, None if consume else doc, {})
-        return doc
-
-    def _remember(
-        self, page: Page, site: str | None, rules: SiteRules | None, generation: CompiledGeneration | None
-    ) -> str:
-        label = _label(rules, generation)
-        if self._recent is not None and self._recent.page is page:
-            self._recent.labels[site] = label
-        return label
 
     def _article(self, page: Page, prepared: _Prepared) -> Article | None:
         doc, rules, generation = prepared.doc, prepared.rules, prepared.generation
@@ -221,12 +220,13 @@ class Extractor:
             language=fields.language,
             pages=1,
             source=page.source,
+            built_by=BuiltBy(_label(rules, generation), fields.fallbacks),
         )
         if rules is not None and rules.hook is not None:
             article = _run_hook(rules.hook, rules.site.id, article, page, doc)
         return article
 
-    def extract_joined(self, pages: Sequence[Page], site: str | None = None) -> Article | None:
+    def extract_joined(self, pages: Sequence[PageInput], site: str | None = None) -> Article | None:
         """The article of the first page with the bodies of the following pages appended in
         order (each read with the same site's rules); ``pages`` is how many were joined."""
         if not pages:
@@ -236,26 +236,29 @@ class Extractor:
             return first
         bodies = [first.body]
         for page in pages[1:]:
-            prepared = self._prepare_following(page, site)
+            prepared = self._prepare_following(_parsed(page), site)
             if prepared is not None:
                 following = body_of(prepared.doc, prepared.generation, first.title)
                 bodies.extend(following or ())
         return replace(first, body="\n\n".join(b for b in bodies if b), pages=len(pages))
 
-    def _prepare_following(self, page: Page, site: str | None) -> _Prepared | None:
+    def _prepare_following(self, parsed: ParsedPage, site: str | None) -> _Prepared | None:
+        page = parsed.page
         rules = self._rules_for(page, site)
         if _is_empty(page.body) or _is_binary(page.body):
             return None
-        doc = _parse(page)
+        doc = parsed.take_document()
         return _Prepared(doc, rules, rules.choose(doc, page.fetched) if rules else None)
 
-    def continuation(self, page: Page, site: str | None = None) -> Continuation:
+    def continuation(self, page: PageInput, site: str | None = None) -> Continuation:
         """How to get the rest of a multi-page article (see ``Continuation``).
 
         With ``all_pages_query`` and a URL that lacks it: ``instead`` is the URL with it, when
         the page shows a next-page link (``multipage.next``), or always when the site names no
         next-page selector. Otherwise a next-page link gives ``also``.
         """
+        parsed = _parsed(page)
+        page = parsed.page
         rules = self._rules_for(page, site)
         if rules is None or _is_empty(page.body):
             return Continuation()
@@ -263,7 +266,7 @@ class Extractor:
         if not multipage.all_pages_query and not multipage.next:
             return Continuation()
         url = page.effective_url
-        next_url = self._next_page(page, multipage.next) if multipage.next else None
+        next_url = self._next_page(parsed, multipage.next) if multipage.next else None
         if multipage.all_pages_query and not _has_query(url, multipage.all_pages_query):
             if next_url is not None or not multipage.next:
                 return Continuation(instead=_with_query(url, multipage.all_pages_query))
@@ -272,8 +275,8 @@ class Extractor:
             return Continuation()
         return Continuation(also=(next_url,)) if next_url else Continuation()
 
-    def _next_page(self, page: Page, selector: str) -> str | None:
-        doc = self._document(page, consume=False)
+    def _next_page(self, parsed: ParsedPage, selector: str) -> str | None:
+        page, doc = parsed.page, parsed.document()
         for node in doc.tree.css(selector):
             href = (node.attributes.get("href") or "").strip()
             if href and not href.startswith(("#", "javascript:")):
@@ -282,20 +285,22 @@ class Extractor:
                     return absolute
         return None
 
-    def generation(self, page: Page, site: str | None = None) -> str:
+    def generation(self, page: PageInput, site: str | None = None) -> str:
         """``"<site>/<generation id>"`` for the rules this page is read with; ``"<site>/generic"``
         when no generation of a known site fits; ``"generic"`` for unknown sites."""
-        rules = self._rules_for(page, site)
+        parsed = _parsed(page)
+        rules = self._rules_for(parsed.page, site)
         if rules is None:
             return "generic"
-        recent = self._recent
-        if recent is not None and recent.page is page and site in recent.labels:
-            return recent.labels[site]
+        if site in parsed.labels:
+            return parsed.labels[site]
         try:
-            doc = self._document(page, consume=False)
+            doc = parsed.document()
         except ExtractionError:
             return f"{rules.site.id}/generic"
-        return self._remember(page, site, rules, rules.choose(doc, page.fetched))
+        label = _label(rules, rules.choose(doc, parsed.page.fetched))
+        parsed.labels[site] = label
+        return label
 
 
 def _run_hook(hook: Hook, site_id: str, article: Article, page: Page, doc: dom.Document) -> Article:

@@ -10,7 +10,8 @@ Rules (the whole contract; ``tests/test_dates.py`` pins each one):
   UTC (``Z``, ``+00:00``, ``UTC``, ``GMT``, epoch numbers) is converted to the site's
   timezone, because that is the time a reader of the portal sees. With ``zone="site"`` any
   zone in the text is ignored and the wall-clock time is read in the site's timezone (detik's
-  ``pubdate`` meta ends in ``Z`` but holds Jakarta time).
+  ``pubdate`` meta ends in ``Z`` but holds Jakarta time). With ``zone="kept"`` (pages without
+  rules) every zone in the text is kept as given, UTC included: the page's offset is the truth.
 * Numeric dates are day first (``19/09/2016``, ``21/6/17``); when the second number cannot be
   a month and the first can, they are read month first. Two-digit years are 20YY.
 * Indonesian and English day and month names and abbreviations are understood (``Senin``,
@@ -74,7 +75,7 @@ _TIME = re.compile(
 _EPOCH = re.compile(r"^\s*(?P<n>\d{10}|\d{13})\s*$")
 _UPDATE_SPLIT = re.compile(r"\b(?:" + UPDATE_MARKERS + r")\b\s*:?", re.IGNORECASE)
 
-ZoneMode = Literal["as_given", "site"]
+ZoneMode = Literal["as_given", "site", "kept"]
 
 
 @dataclass(frozen=True)
@@ -217,9 +218,9 @@ def _render(found: _Found, tz: str, zone: ZoneMode, not_after: datetime | None) 
             return None
         return found.day.isoformat()
     site = _offset(tz)
-    given = found.offset if zone == "as_given" or found.epoch else None
+    given = found.offset if zone != "site" or found.epoch else None
     moment = datetime.combine(found.day, found.clock, _offset(given) if given else site)
-    if given is not None and moment.utcoffset() == timedelta(0):
+    if given is not None and moment.utcoffset() == timedelta(0) and zone != "kept":
         moment = moment.astimezone(site)
     if not_after is not None:
         reference = not_after if not_after.tzinfo else not_after.replace(tzinfo=UTC)

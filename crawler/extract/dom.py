@@ -8,7 +8,8 @@ they could fail:
 
 * more than ``MAX_HTML_TAGS`` tags;
 * with more than ``DEPTH_SCAN_ABOVE_TAGS`` ``<``: elements nested deeper than
-  ``MAX_NESTING_DEPTH`` (open minus close tags outside scripts and styles, an upper estimate);
+  ``MAX_NESTING_DEPTH`` (an upper estimate that matches end tags to open elements by name and
+  scope as the parser does, so end tags that close nothing cannot hide a deep tree);
 * in documents of ``ATTRIBUTE_SCAN_ABOVE_CHARS`` or more with over
   ``ATTRIBUTE_SCAN_ABOVE_EQUALS`` ``=``: one tag with more than ``MAX_TAG_ATTRIBUTES``
   attributes.
@@ -23,7 +24,6 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any
 from urllib.parse import urljoin
 
@@ -46,15 +46,26 @@ ARTICLE_TYPES = frozenset({
     "techarticle", "report", "socialmediaposting",
 })
 
-_OPEN_OR_CLOSE = re.compile(
-    r"<(/?)(?!(?:area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr|p|li|dt|dd|"
-    r"option|tr|td|th|thead|tbody|tfoot|rt|rp)\b)[a-zA-Z]"
-)
+_TAG_NAME = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)")
+# Tags that never deepen the tree: void elements, and those the parser closes by themselves
+# when a sibling opens (``<p><p>``, ``<li><li>``: siblings, not nesting).
+_FLAT_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "rt", "rp", "tbody", "thead",
+    "tfoot", "colgroup", "caption",
+})
+# An end tag does not close an element outside the nearest of these (HTML "in scope").
+_SCOPE = frozenset({
+    "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template",
+    "foreignobject", "desc", "mi", "mo", "mn", "ms", "mtext", "annotation-xml",
+})
+_TABLE_SCOPE = frozenset({"html", "table", "template"})
+_CELLS = frozenset({"td", "th", "tr"})
 _ALL_BUT_LT_EQ = bytes(byte for byte in range(256) if byte not in b"<=")
 _TAG_START = re.compile(r"<[a-zA-Z]")
 _LONG_TAG = re.compile(r"<[a-zA-Z][^<>]{20000,}")
 _ATTRIBUTE = re.compile(r"\s[^\s=<>\"'/]+\s*=")
-_RAW_TEXT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_RAW_TEXT = re.compile(r"<(script|style|textarea|title|xmp)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
@@ -135,10 +146,57 @@ def check_size(content: str | bytes, where: str) -> None:
 
 
 def _nesting_depth(text: str) -> int:
-    """An upper estimate of element depth: open minus close tags, scripts skipped."""
-    text = _RAW_TEXT.sub("", text)
-    steps = (-1 if slash else 1 for slash in _OPEN_OR_CLOSE.findall(text))
-    return max(accumulate(steps, lambda depth, step: max(0, depth + step)), default=0)
+    """The deepest element nesting the parser can build, estimated from above: an end tag
+    closes only an element of its name that is open and in scope (as the HTML parser does),
+    so end tags that match nothing (``<div></span>`` a hundred thousand times) close nothing.
+    Table cells and rows close the cell or row before them; raw-text elements are skipped."""
+    stack: list[str] = []
+    open_count: dict[str, int] = {}
+    deepest = 0
+    for slash, raw in _TAG_NAME.findall(_RAW_TEXT.sub("", text)):
+        name = raw.lower()
+        if name in _FLAT_TAGS:
+            continue
+        if slash:
+            if open_count.get(name):
+                _close(stack, open_count, name)
+            continue
+        if name in _CELLS and not _open_cell(stack, open_count, name):
+            continue
+        stack.append(name)
+        open_count[name] = open_count.get(name, 0) + 1
+        if len(stack) > deepest:
+            deepest = len(stack)
+    return deepest
+
+
+def _close(stack: list[str], open_count: dict[str, int], name: str) -> None:
+    """Pop up to and including the nearest ``name``, unless a scope boundary comes first."""
+    boundaries = _TABLE_SCOPE if name in _CELLS or name == "table" else _SCOPE
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index] == name:
+            for popped in stack[index:]:
+                open_count[popped] -= 1
+            del stack[index:]
+            return
+        if stack[index] in boundaries:
+            return
+
+
+def _open_cell(stack: list[str], open_count: dict[str, int], name: str) -> bool:
+    """Before a ``td``/``th``/``tr`` opens inside a table, close the open cell (and, for a row,
+    the open row) of that table; outside a table the parser ignores it (False)."""
+    if not open_count.get("table"):
+        return False
+    table = len(stack) - 1 - stack[::-1].index("table")
+    closes = {"td", "th", "tr"} if name == "tr" else {"td", "th"}
+    for index in range(table + 1, len(stack)):
+        if stack[index] in closes:
+            for popped in stack[index:]:
+                open_count[popped] -= 1
+            del stack[index:]
+            break
+    return True
 
 
 def parse(content: str | bytes, url: str) -> Document:
@@ -246,8 +304,3 @@ def _types(obj: dict[str, Any]) -> set[str]:
     if isinstance(kind, list):
         return {k.lower() for k in kind if isinstance(k, str)}
     return set()
-
-
-def text_of(node: LexborNode) -> str:
-    """Visible text of a node with whitespace collapsed."""
-    return " ".join(node.text(deep=True, separator=" ").split())

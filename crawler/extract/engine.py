@@ -10,17 +10,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.extract import boilerplate, generic, metadata, specs
 from crawler.extract.dom import Document
-from crawler.extract.rules import Generation
 from crawler.extract.text import Cleaner, paragraphs, remove
 from crawler.models import Article, Page
+from crawler.profile import Generation
+from crawler.sites_index import host_of, longest_domain, normal_domain
 
-if TYPE_CHECKING:  # crawler.config imports crawler.extract.rules: no import cycle at run time
+if TYPE_CHECKING:  # crawler.config imports crawler.profile: no import cycle at run time
     from crawler.config import Site
 
 Hook = Callable[[Article, Page, LexborHTMLParser], Article]
@@ -116,6 +116,7 @@ class Fields:
     image: str | None
     canonical: str | None
     language: str
+    fallbacks: tuple[str, ...] = ()
 
 
 def extract_fields(
@@ -128,17 +129,20 @@ def extract_fields(
     site = rules.site if rules else None
     names = metadata.site_names(doc, (site.id, site.name) if site else ())
     title = _title(doc, generation, names)
+    language = _language(doc, site)
+    tz = site.timezone if site else default_zone(language)
     dates = metadata.resolve_dates(
         doc,
         _specs(spec, "published"),
         _specs(spec, "updated"),
-        site.timezone if site else "+07:00",
-        dates_zone=spec.dates_zone if spec else "as_given",
+        tz,
+        dates_zone=spec.dates_zone if spec else ("kept" if site is None else "as_given"),
         fetched=fetched,
     )
     published = dates.published
-    if not _own(spec, "published"):
-        seen = generic.visible_date(doc, site.timezone if site else "+07:00", fetched)
+    if not _own(spec, "published") and (site is not None or published is None or "T" not in published):
+        # the page's own dated metadata wins on a page without rules: its offset is explicit
+        seen = generic.visible_date(doc, tz, fetched)
         published = generic.reconcile_dates(published, seen)
     updated = None if dates.updated == published else dates.updated
     authors = tuple(_authors(doc, generation, names))
@@ -146,7 +150,12 @@ def extract_fields(
     tags = tuple(_tags(doc, generation))
     image = _url(doc, _specs(spec, "image"))
     canonical = _url(doc, _specs(spec, "canonical"))
-    body = body_of(doc, generation, title)
+    body, generic_body = _body(doc, generation, title)
+    fallbacks = tuple(
+        name
+        for name, missing in (("title", not title), ("published", published is None), ("body", generic_body))
+        if generation is not None and missing and (name == "body" or _own(spec, name))
+    )
     return Fields(
         title=title,
         body=tuple(body) if body is not None else None,
@@ -157,8 +166,19 @@ def extract_fields(
         tags=tags,
         image=image,
         canonical=canonical,
-        language=_language(doc, site),
+        language=language,
+        fallbacks=fallbacks,
     )
+
+
+WIB = "+07:00"
+NO_ZONE = "+00:00"
+
+
+def default_zone(language: str) -> str:
+    """The zone of shown times without one on a page without rules: WIB for an Indonesian page
+    (the portals this crawler is for), else UTC."""
+    return WIB if language == "id" else NO_ZONE
 
 
 def _own(spec: Generation | None, name: str) -> bool:
@@ -176,11 +196,9 @@ def _specs(spec: Generation | None, name: str) -> tuple[str, ...]:
 def _language(doc: Document, site: Site | None) -> str:
     if site is None:
         return metadata.language_of(doc)
-    host = (urlsplit(doc.url).hostname or "").lower()
-    for domain, language in sorted(site.languages.items(), key=lambda item: -len(item[0])):
-        if host == domain or host.endswith("." + domain):
-            return language
-    return site.language
+    languages = {normal_domain(domain): language for domain, language in site.languages.items()}
+    domain = longest_domain(host_of(doc.url), languages)
+    return languages[domain] if domain is not None else site.language
 
 
 def _title(doc: Document, generation: CompiledGeneration | None, names: Sequence[str]) -> str:
@@ -246,8 +264,15 @@ def _url(doc: Document, candidates: Sequence[str]) -> str | None:
 
 def body_of(doc: Document, generation: CompiledGeneration | None, title: str | None) -> list[str] | None:
     """The body paragraphs from the first of the generation's containers that is on the page
-    (possibly none left after clean-up: a photo story), else from the generic scorer's
-    container; None when there is no container at all."""
+    (possibly none left after clean-up: a photo story), else from the generic extractor; None
+    when there is no container at all."""
+    return _body(doc, generation, title)[0]
+
+
+def _body(
+    doc: Document, generation: CompiledGeneration | None, title: str | None
+) -> tuple[list[str] | None, bool]:
+    """``body_of`` and whether the generic extractor read it."""
     cleaner = generation.cleaner if generation else Cleaner.build()
     if generation is not None:
         for one in generation.spec.body:
@@ -255,10 +280,6 @@ def body_of(doc: Document, generation: CompiledGeneration | None, title: str | N
                 continue
             for container in specs.nodes(doc, one[4:], many=False):
                 remove(container, (*boilerplate.DROP_SELECTORS, *generation.drop))
-                return cleaner.keep(p.text for p in paragraphs(container))
-    found = generic.best_container(doc)
-    if found is None:
-        return None
-    if generation is not None and generation.drop:
-        remove(found, generation.drop)
-    return generic.body_paragraphs(doc, found, cleaner, title) or None
+                return cleaner.keep(p.text for p in paragraphs(container)), False
+    found = generic.body(doc, cleaner, title, generation.drop if generation is not None else ())
+    return found or None, True

@@ -1,142 +1,67 @@
-"""The extractor for pages no site rules know: find the body container by scoring the DOM.
+"""The extractor for pages no site rules know: the body found by reading the whole tree.
 
-Scoring (in the spirit of readability, on the lexbor tree, one pass without recursion): every
-run of inline text of at least ``MIN_SEGMENT_CHARS`` characters outside links earns points
-(one, plus one per comma, plus one per 100 characters up to three) for the element that holds
-its paragraphs — the nearest block ancestor, or that ancestor's parent when the text sits in a
-``<p>`` — and half as much for the grandparent. Link-heavy, navigation and comment areas earn
-nothing. The best container is the highest score times (1 - its link density). Paragraphs of
-it that are mostly link text, repeat the title or are a bare date line are dropped.
+``scoring`` ranks candidate containers (text and link density, credit carried to ancestors,
+class and id words) and turns one into the elements to read (wrappers climbed, article
+siblings joined); ``edges`` leaves furniture out of them and cuts the boxes at their edges.
+The candidates are tried best first, and the first that still holds article text after the
+clean-up gives the body. Paragraphs that are mostly link text, repeat the title or are a bare
+date line are dropped.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from selectolax.lexbor import LexborNode
 
-from crawler.extract import boilerplate
+from crawler.extract import edges, scoring
 from crawler.extract.dates import parse_date, parse_dates
 from crawler.extract.dom import Document
-from crawler.extract.text import BLOCK_TAGS, SKIP_TAGS, Cleaner, Paragraph, paragraphs, remove
+from crawler.extract.text import Cleaner, Paragraph, paragraphs
 
-MIN_SEGMENT_CHARS = 25
 MAX_PARAGRAPH_LINK_DENSITY = 0.5
 MIN_ARTICLE_CHARS = 250
-CANDIDATES_CHECKED = 5
-_HOLDERS = frozenset({"div", "td", "article", "section", "main", "body", "blockquote"})
-_NOISE = re.compile(
-    r"comment|komentar|footer|sidebar|side-bar|widget|related|terkait|populer|popular|terpopuler|"
-    r"recommend|rekomendasi|share|social|sosmed|breadcrumb|menu|navbar|nav-|banner|advert|iklan|"
-    r"promo|newsletter|subscribe|trending|headline-list|indeks|tag-list|tags",
-    re.IGNORECASE,
-)
-_GOOD = re.compile(r"article|content|detail|read|body|story|post|berita|isi|entry|text", re.IGNORECASE)
-_SKIP_SUBTREES = SKIP_TAGS | {"nav", "footer", "aside", "form", "header", "ul", "ol", "select"}
-
-
-@dataclass
-class _Score:
-    node: LexborNode
-    points: float = 0.0
+MIN_BODY_CHARS = 120  # a candidate left with less after clean-up gives way to the next
 
 
 def best_container(doc: Document) -> LexborNode | None:
     """The element most likely to hold the article text, or None on a page without prose."""
+    blocks = _blocks(doc)
+    ranked = scoring.ranked(blocks) if blocks else []
+    return ranked[0].node if ranked else None
+
+
+def _blocks(doc: Document) -> list[scoring.Block]:
     body = doc.tree.body
-    if body is None:
+    return scoring.analyse(body) if body is not None else []
+
+
+def body(
+    doc: Document, cleaner: Cleaner, title: str | None, drop: tuple[str, ...] = ()
+) -> list[str] | None:
+    """The article's paragraphs by the generic extractor; None on a page without prose. The
+    next candidate is tried while one is left without article text by the clean-up."""
+    blocks = _blocks(doc)
+    candidates = scoring.ranked(blocks) if blocks else []
+    if not candidates:
         return None
-    scores: dict[int, _Score] = {}
-    for holder, text in _segments(body):
-        points = 1 + text.count(",") + min(len(text) / 100, 3)
-        container = holder.parent if holder.tag == "p" and holder.parent is not None else holder
-        _add(scores, container, points)
-        if container.parent is not None:
-            _add(scores, container.parent, points / 2)
-    ranked = sorted(scores.values(), key=lambda s: s.points, reverse=True)[:CANDIDATES_CHECKED]
-    best, best_points = None, 0.0
-    for score in ranked:
-        adjusted = score.points * (1 - _link_density(score.node)) * _noise_factor(score.node)
-        if adjusted > best_points:
-            best, best_points = score.node, adjusted
-    return best
+    fallback: list[str] = []
+    for candidate in candidates:
+        found = _read(candidate, cleaner, title, drop)
+        if sum(len(p) for p in found) >= MIN_BODY_CHARS:
+            return found
+        fallback = fallback or found
+    return fallback
 
 
-def _add(scores: dict[int, _Score], node: LexborNode, points: float) -> None:
-    key = node.mem_id
-    if key not in scores:
-        scores[key] = _Score(node)
-    scores[key].points += points
-
-
-def _segments(body: LexborNode) -> list[tuple[LexborNode, str]]:
-    """(nearest block ancestor, text) for every run of inline text outside links."""
-    found: list[tuple[LexborNode, str]] = []
-    stack: list[tuple[LexborNode, LexborNode, bool]] = [(body, body, False)]
-    runs: dict[int, tuple[LexborNode, list[str]]] = {}
-    order: list[int] = []
-    while stack:
-        node, holder, linked = stack.pop()
-        tag = node.tag
-        if tag == "-text":
-            if not linked:
-                key = holder.mem_id
-                if key not in runs:
-                    runs[key] = (holder, [])
-                    order.append(key)
-                runs[key][1].append(node.text_content or "")
-            continue
-        if tag == "br":
-            if holder.mem_id in runs:
-                runs[holder.mem_id][1].append("\n\n")
-            continue
-        if tag in _SKIP_SUBTREES:
-            continue
-        if tag in BLOCK_TAGS or tag in _HOLDERS:
-            holder = node
-        child = node.last_child
-        while child is not None:
-            stack.append((child, holder, linked or tag == "a"))
-            child = child.prev
-    for key in order:
-        holder, pieces = runs[key]
-        for piece in re.split(r"\n\s*\n", "".join(pieces)):
-            text = " ".join(piece.split())
-            if len(text) >= MIN_SEGMENT_CHARS:
-                found.append((holder, text))
-    return found
-
-
-def _link_density(node: LexborNode) -> float:
-    total = len(node.text(deep=True, separator=" ").split())
-    if not total:
-        return 1.0
-    linked = sum(len(a.text(deep=True, separator=" ").split()) for a in node.css("a"))
-    return min(1.0, linked / total)
-
-
-def _noise_factor(node: LexborNode) -> float:
-    """Class and id names: an article-ish name helps, a widget-ish name hurts."""
-    attrs = node.attributes
-    marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
-    if not marker.strip():
-        return 1.0
-    if _NOISE.search(marker):
-        return 0.4
-    if _GOOD.search(marker):
-        return 1.25
-    return 1.0
-
-
-def body_paragraphs(
-    doc: Document, container: LexborNode, cleaner: Cleaner, title: str | None
-) -> list[str]:
-    """Generic clean-up of a found container: defaults removed, link lists and repeats dropped."""
-    remove(container, boilerplate.DROP_SELECTORS)
-    kept = [p for p in paragraphs(container) if _is_prose(p, title)]
-    return cleaner.keep(p.text for p in kept)
+def _read(candidate: scoring.Block, cleaner: Cleaner, title: str | None, drop: tuple[str, ...]) -> list[str]:
+    kept: list[Paragraph] = []
+    for container in scoring.containers(candidate):
+        skip_ids = edges.left_out(container, drop, candidate)
+        found = paragraphs(container.node, edges.READ_SKIP, skip_ids)
+        kept.extend(p for p in found if _is_prose(p, title))
+    return edges.trim_edges(edges.unique(cleaner.keep(p.text for p in kept)))
 
 
 def _is_prose(paragraph: Paragraph, title: str | None) -> bool:
@@ -250,12 +175,15 @@ def visible_authors(doc: Document) -> list[str]:
 
 
 def looks_like_article(doc: Document, body: list[str]) -> bool:
-    """Evidence that a page is one article: article metadata, or enough prose in one place."""
+    """Evidence that a page is one article: article metadata or an ``<article>`` element with
+    some prose, or enough prose in one place."""
     chars = sum(len(p) for p in body)
     if chars < MIN_ARTICLE_CHARS // 2:
         return False
     og_type = (doc.first_meta("og:type") or "").lower()
     if og_type == "article" or doc.has_article_ld or doc.first_meta("article:published_time"):
+        return True
+    if doc.tree.css_first("article, [itemtype*=Article]") is not None:
         return True
     long_paragraphs = sum(1 for p in body if len(p) >= 100)
     return chars >= MIN_ARTICLE_CHARS and long_paragraphs >= 3

@@ -57,6 +57,13 @@ _AUTHOR_PREFIX = re.compile(
 )
 _DEFAULT_AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|&|\||\bdan\b|\band\b)\s*", re.IGNORECASE)
 _NOT_A_NAME = re.compile(r"https?://|www\.|@|\.com\b|\.co\.id\b", re.IGNORECASE)
+_NOBODY = frozenset({"admin", "redaksi", "tim redaksi"})
+# credits of photos and editing, not writers: "Dok. Humas", "Foto: X", "Editor: Y"
+_CREDIT = re.compile(
+    r"^(?:dok|dokumentasi|foto|fotografer|photo|image|gambar|ilustrasi|video|sumber|source|editor|"
+    r"redaktur|penyunting|edited by|photographer)\b\s*[.:]?",
+    re.IGNORECASE,
+)
 MAX_TAGS = 50
 _TAG_SPLIT = re.compile(r"\s*[,;]\s*")
 
@@ -92,16 +99,27 @@ def domain_stem(url: str) -> str | None:
 
 
 def clean_title(title: str, strip: Sequence[re.Pattern[str]], names: Sequence[str]) -> str:
-    """Remove the site's ``title_strip`` patterns and a trailing " - Site Name" segment (the
-    patterns run before and after the segment goes, so they may assume either)."""
+    """Remove the site's ``title_strip`` patterns and the site's name where it stands before or
+    after the headline ("Headline - Site Name", "Site.com: Headline", "Site | Headline"); the
+    patterns run before and after the name goes, so they may assume either."""
     title = _strip_all(title, strip)
     parts = _TITLE_SEPARATORS.split(title)
-    if len(parts) > 1:
-        tail = re.sub(r"[\s.]", "", parts[-1].lower())
-        if any(re.sub(r"[\s.]", "", name) in tail for name in names):
-            cut = list(_TITLE_SEPARATORS.finditer(title))[-1].start()
-            title = _strip_all(title[:cut], strip)
+    if len(parts) > 1 and _names_site(parts[-1], names):
+        cut = list(_TITLE_SEPARATORS.finditer(title))[-1].start()
+        title = _strip_all(title[:cut], strip)
+    prefix = _TITLE_PREFIX.match(title)
+    if prefix and _names_site(prefix["name"], names) and len(title) - prefix.end() >= MIN_TITLE_CHARS:
+        title = _strip_all(title[prefix.end() :], strip)
     return title
+
+
+_TITLE_PREFIX = re.compile(r"^(?P<name>[^:|–—•]{2,40}?)\s*(?::|\s[-|–—•]{1,2})\s+")
+MIN_TITLE_CHARS = 10
+
+
+def _names_site(segment: str, names: Sequence[str]) -> bool:
+    squashed = re.sub(r"[\s.]", "", segment.lower())
+    return any(re.sub(r"[\s.]", "", name) in squashed for name in names)
 
 
 def _strip_all(title: str, strip: Sequence[re.Pattern[str]]) -> str:
@@ -116,11 +134,13 @@ def clean_authors(
     """Names split, prefixes ("Oleh", "Penulis:") removed, publishers and URLs left out."""
     out: dict[str, str] = {}
     for value in raw:
+        if _CREDIT.match(normalize(value)):
+            continue
         for name in (split or _DEFAULT_AUTHOR_SPLIT).split(value):
             name = normalize(_AUTHOR_PREFIX.sub("", normalize(name))).strip(" ,.;:-|()")
             if not name or len(name) > 80 or not any(c.isalpha() for c in name):
                 continue
-            if _NOT_A_NAME.search(name) or name.lower() in {"admin", "redaksi", "tim redaksi"}:
+            if _NOT_A_NAME.search(name) or _CREDIT.match(name) or name.lower() in _NOBODY:
                 continue
             squashed = re.sub(r"[\s.]", "", name.lower())
             if any(re.sub(r"[\s.]", "", site) in squashed for site in names):
@@ -174,7 +194,7 @@ def resolve_dates(
 
 
 def _zone_for(spec: str, dates_zone: ZoneMode) -> ZoneMode:
-    return dates_zone if spec.startswith(("meta:", "jsonld:")) else "as_given"
+    return dates_zone if dates_zone == "kept" or spec.startswith(("meta:", "jsonld:")) else "as_given"
 
 
 def language_of(doc: Document, default: str = "id") -> str:

@@ -50,15 +50,6 @@ def first(doc: Document, specs: Sequence[str]) -> str | None:
     return None
 
 
-def first_many(doc: Document, specs: Sequence[str]) -> list[str]:
-    """All values of the first spec that gives any."""
-    for spec in specs:
-        found = values(doc, spec, many=True)
-        if found:
-            return found
-    return []
-
-
 def nodes(doc: Document, selector: str, *, many: bool = True) -> list[LexborNode]:
     """Elements matching a CSS selector; a selector lexbor rejects matches nothing."""
     try:

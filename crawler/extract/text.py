@@ -137,8 +137,11 @@ _BLOCK_END = 0
 _LINK_END = 1
 
 
-def paragraphs(container: LexborNode) -> list[Paragraph]:
-    """The container's text split at block elements and ``<br>``, whitespace collapsed."""
+def paragraphs(
+    container: LexborNode, skip: frozenset[str] = SKIP_TAGS, skip_ids: frozenset[int] = frozenset()
+) -> list[Paragraph]:
+    """The container's text split at block elements and ``<br>``, whitespace collapsed;
+    elements with a tag in ``skip`` or a ``mem_id`` in ``skip_ids`` are left out."""
     found: list[Paragraph] = []
     current: list[str] = []
     linked = 0
@@ -170,7 +173,7 @@ def paragraphs(container: LexborNode) -> list[Paragraph]:
                 linked += len(piece.strip())
         elif tag == "br" or tag == "hr":
             flush()
-        elif tag not in SKIP_TAGS:
+        elif tag not in skip and not (skip_ids and node.mem_id in skip_ids):
             if tag in BLOCK_TAGS:
                 flush()
                 stack.append(_BLOCK_END)

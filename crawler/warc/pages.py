@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from crawler.decode import decode_body
 from crawler.errors import ArchiveCorrupt, ArchiveError, ReplayError
@@ -177,12 +176,3 @@ def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
-
-
-def read_page_at(
-    path: str | Path, offset: int, *, max_decoded_bytes: int, origins: OriginIndex, member_index: int = 0
-) -> Page:
-    """The page of the capture at ``offset`` in ``path`` (revisits resolved through ``origins``)."""
-    record = read_record_at(path, offset, member_index=member_index)
-    original = load_original(record, origins.find(record)) if record.rec_type == "revisit" else None
-    return page_from_record(record, max_decoded_bytes=max_decoded_bytes, original=original)

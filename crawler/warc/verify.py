@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.errors import ArchiveError
 from crawler.warc.reader import Damage, iter_records
 
-__all__ = ["VerifyReport", "verify_file", "verify_files"]
+__all__ = ["VerifyReport", "verify_file"]
 
 
 @dataclass
@@ -69,8 +68,3 @@ def verify_file(path: str | os.PathLike[str]) -> VerifyReport:
     except ArchiveError as exc:  # pragma: no cover - on_damage is given, so nothing is raised
         report.problems.append(Damage(Path(path).name, -1, exc))
     return report
-
-
-def verify_files(paths: Iterable[str | os.PathLike[str]]) -> list[VerifyReport]:
-    """``verify_file`` for each path."""
-    return [verify_file(path) for path in paths]

@@ -55,6 +55,7 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = (("Content-Type", "text/html"),)
+    early_hints: tuple[str, ...] = ()  # Link values sent first in an interim "103 Early Hints"
 
 
 @dataclass(frozen=True)
@@ -284,11 +285,13 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
 
 
 def _render(response: Response, *, include_body: bool, keep_alive: bool) -> bytes:
+    hints = "".join(f"Link: {link}\r\n" for link in response.early_hints)
+    interim = f"HTTP/1.1 103 Early Hints\r\n{hints}\r\n".encode("latin-1") if hints else b""
     lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}"]
     lines += [f"{name}: {value}" for name, value in response.headers]
     lines.append(f"Content-Length: {len(response.body)}")
     lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    head = interim + ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head + response.body if include_body else head
 
 

@@ -1,4 +1,7 @@
-"""Small helpers the ``replay`` and ``index`` verbs share: options from arguments, output files."""
+"""Small helpers the ``replay`` and ``index`` verbs share: options from arguments, output files.
+
+Replay reads the config every other verb reads: ``--config FILE``, else ``./config.yaml`` when
+present, else the built-in sites; the path found is handed to the workers."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ __all__ = ["open_output", "replay_options"]
 
 def replay_options(args: argparse.Namespace) -> ReplayOptions:
     """``ReplayOptions`` from the ``replay`` verb's arguments (and the config's decode cap)."""
+    from crawler.assemble import parse_since
     from crawler.config import default_config, load_config
 
-    config = load_config(args.config) if args.config else default_config()
+    config_path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
+    config = load_config(config_path) if config_path else default_config()
     sites = None
     if args.sites:
         sites = frozenset(part.strip() for part in args.sites.split(",") if part.strip())
@@ -31,8 +36,9 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
             raise ConfigError(f"--sites: unknown site(s) {', '.join(unknown)}; known: {listed}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers must be 1 or more")
+    since = parse_since(args.since) if getattr(args, "since", None) else None
     return ReplayOptions(max_decoded_bytes=config.crawl.max_decoded_bytes, sites=sites, strict=args.strict,
-                         config_path=args.config)
+                         config_path=str(Path(config_path).resolve()) if config_path else None, since=since)
 
 
 @contextlib.contextmanager

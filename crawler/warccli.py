@@ -32,9 +32,9 @@ def verify_command(paths: Sequence[str], out: TextIO = sys.stdout) -> int:
 
 def index_command(paths: Sequence[str], output: str, err: TextIO = sys.stderr) -> int:
     """One sorted CDXJ index of the files under ``paths``; damage on ``err``, exit 7 if any."""
+    from crawler.replaycli import open_output
     from crawler.warc.index import write_index
     from crawler.warc.naming import warc_paths
-    from crawler.warc.replaycli import open_output
 
     files = warc_paths(paths)
     with open_output(output) as out:

@@ -1,0 +1,224 @@
+"""Every way a URL can end a run, named in one place: what the live view, the summary, the
+exit code and ``--summary-json`` count.
+
+The frontier stores a status and a short reason per URL (``done``, ``done:non_article``,
+``done:http_403``, ``failed:timeout``, ``skipped:robots``, ``todo:robots_unavailable`` ...);
+``classify`` maps each pair to one ``Outcome``: a ``Group`` (the column it is counted in) and a
+detail (the status code or the reason). On top of the counts:
+
+* a URL **failed** when its status is ``failed`` (a 5xx or 429 after every retry, a timeout, a
+  refused connection, a broken page ...);
+* a site **refused us** when most of its answers were 401, 403, 429 or a bot challenge page
+  (what bot-blocking CDNs send): ``refusal``;
+* a site was **unreachable** when it was asked and nothing answered: every attempt ended in a
+  network failure (``network_cause`` names it: name resolution, connection refused, proxy).
+
+Any of the three makes the run exit 3 (``crawler.pipeline.CrawlSummary.exit_code``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from crawler.frontier import Kind, Status
+from crawler.models import Exchange
+
+
+class Group(StrEnum):
+    """Where an outcome is counted (the live view's columns, the summary's lines)."""
+
+    ARTICLE = "article"  # an article page read (written, or a duplicate of one written)
+    LISTING = "listing"  # a listing, feed or sitemap read for its links
+    CONTINUATION = "continuation"  # a later page of an article, joined to it
+    READ = "read"  # done without a reason, kind unknown (the cumulative frontier table)
+    NOT_ARTICLE = "not_article"  # an article URL whose page holds no article
+    BEFORE_SINCE = "before_since"  # an article older than --since: not written
+    HTTP_3XX = "http_3xx"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    CHALLENGE = "challenge"  # a bot-challenge page (e.g. ``cf-mitigated: challenge``)
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    ROBOTS_UNAVAILABLE = "robots_unavailable"  # robots.txt could not be read: waiting for it
+    DEFERRED = "deferred"  # queued again for later (Retry-After, a paused host)
+    SKIPPED = "skipped"  # out of scope, declared too large, site removed ...
+    FAILED = "failed"  # by reason: timeout, connect, protocol, tls, too_large, ssrf ...
+    QUEUED = "queued"  # still to do (a run cut by --max-pages or a stop)
+
+
+# Answers a site sends to crawlers it does not want (a bot-blocking CDN, a rate limit).
+REFUSAL_STATUSES = frozenset({"401", "403", "429"})
+# Groups that mean the site answered this URL.
+ANSWERED = frozenset({
+    Group.ARTICLE, Group.LISTING, Group.CONTINUATION, Group.READ, Group.NOT_ARTICLE,
+    Group.BEFORE_SINCE, Group.HTTP_3XX, Group.HTTP_4XX, Group.HTTP_5XX, Group.CHALLENGE,
+})
+_HTTP_REASON = re.compile(r"^http_(\d{3})$")
+_HTTP_GROUPS = {"3": Group.HTTP_3XX, "4": Group.HTTP_4XX, "5": Group.HTTP_5XX}
+_KIND_GROUPS = {Kind.ARTICLE: Group.ARTICLE, Kind.CONTINUATION: Group.CONTINUATION}
+CHALLENGE_REASON = "challenge"
+
+
+@dataclass(frozen=True, order=True)
+class Outcome:
+    """What became of one URL: its group and a detail (status code, reason), and whether it
+    counts as a failure (its frontier status is ``failed``)."""
+
+    group: Group
+    detail: str = ""
+    failed: bool = False
+
+    @property
+    def key(self) -> str:
+        """``group`` or ``group:detail``: the name used in ``--summary-json``."""
+        return f"{self.group.value}:{self.detail}" if self.detail else self.group.value
+
+    @property
+    def label(self) -> str:
+        """How the summary names it: ``HTTP 403``, ``failed: timeout``, ``not an article`` ..."""
+        if self.group in (Group.HTTP_3XX, Group.HTTP_4XX, Group.HTTP_5XX):
+            return f"HTTP {self.detail}" + (" (failed after retries)" if self.failed else "")
+        text = _LABELS.get(self.group, self.group.value.replace("_", " "))
+        return f"{text}: {self.detail}" if self.detail else text
+
+    @property
+    def refusal(self) -> bool:
+        """A 401/403/429 or a challenge page: the site does not want us."""
+        if self.group is Group.CHALLENGE:
+            return True
+        return self.detail in REFUSAL_STATUSES or self.detail == "http_429"
+
+
+_LABELS = {
+    Group.ARTICLE: "article pages",
+    Group.LISTING: "listing/feed/sitemap pages",
+    Group.CONTINUATION: "continuation pages",
+    Group.READ: "pages read",
+    Group.NOT_ARTICLE: "not an article",
+    Group.BEFORE_SINCE: "before --since",
+    Group.CHALLENGE: "bot challenge page",
+    Group.ROBOTS_DISALLOWED: "disallowed by robots.txt",
+    Group.ROBOTS_UNAVAILABLE: "waiting for robots.txt",
+    Group.DEFERRED: "deferred",
+    Group.SKIPPED: "skipped",
+    Group.FAILED: "failed",
+    Group.QUEUED: "queued",
+}
+
+
+def classify(status: Status, reason: str | None, kind: Kind | None = None) -> Outcome:
+    """The outcome of a frontier row (``status``, ``reason``); ``kind`` splits plain ``done``."""
+    failed = status is Status.FAILED
+    if reason:
+        http = _HTTP_REASON.match(reason)
+        if http is not None:
+            code = http.group(1)
+            if status is Status.TODO:
+                return Outcome(Group.DEFERRED, reason)
+            return Outcome(_HTTP_GROUPS.get(code[0], Group.FAILED), code, failed)
+        if reason == "not_found":  # what earlier versions stored for a 404 or a 410
+            return Outcome(Group.HTTP_4XX, "404", failed)
+    if status in (Status.TODO, Status.IN_PROGRESS):
+        if reason == "robots_unavailable":
+            return Outcome(Group.ROBOTS_UNAVAILABLE)
+        return Outcome(Group.DEFERRED, reason) if reason else Outcome(Group.QUEUED)
+    if reason == "before_since":
+        return Outcome(Group.BEFORE_SINCE)
+    if failed:
+        return Outcome(Group.FAILED, reason or "error", True)
+    if status is Status.SKIPPED:
+        if reason == "robots":
+            return Outcome(Group.ROBOTS_DISALLOWED)
+        return Outcome(Group.SKIPPED, reason or "")
+    return _done(reason, kind)
+
+
+def _done(reason: str | None, kind: Kind | None) -> Outcome:
+    if reason is None:
+        if kind is None:
+            return Outcome(Group.READ)
+        return Outcome(_KIND_GROUPS.get(kind, Group.LISTING))
+    if reason == "non_article":
+        return Outcome(Group.NOT_ARTICLE)
+    if reason == CHALLENGE_REASON:
+        return Outcome(Group.CHALLENGE)
+    if reason == "continuation":
+        return Outcome(Group.CONTINUATION)
+    if reason.startswith("continuation_unavailable"):
+        return Outcome(Group.CONTINUATION, reason.replace("continuation_", "", 1))
+    return Outcome(Group.READ, reason)
+
+
+def is_challenge(exchange: Exchange) -> bool:
+    """Whether a response is a bot-challenge page rather than the page asked for (CDNs mark
+    theirs in a header: Cloudflare ``cf-mitigated: challenge``, DataDome ``x-datadome``)."""
+    if (exchange.header("cf-mitigated") or "").strip().lower() == "challenge":
+        return True
+    return exchange.status in (403, 429) and exchange.header("x-datadome") is not None
+
+
+# ---------------------------------------------------------------- site verdicts
+
+
+def refusal(outcomes: Mapping[Outcome, int]) -> tuple[int, int] | None:
+    """(refusals, answers) when most of a site's answers refused us, else None."""
+    answers = sum(count for outcome, count in outcomes.items()
+                  if outcome.group in ANSWERED or outcome.refusal)
+    refused = sum(count for outcome, count in outcomes.items() if outcome.refusal)
+    if refused and refused * 2 > answers:
+        return refused, answers
+    return None
+
+
+def refusal_hint(site: str, counts: tuple[int, int], statuses: Iterable[str]) -> str:
+    refused, answers = counts
+    return (
+        f"{site}: the site refused us: {refused} of {answers} answers were {', '.join(sorted(statuses))} "
+        "(bot blocking or rate limiting); set a real contact in crawl.user_agent, slow down "
+        f"(sites.{site}.politeness.interval_s), or ask the site for access"
+    )
+
+
+def answered(outcomes: Mapping[Outcome, int]) -> int:
+    return sum(count for outcome, count in outcomes.items() if outcome.group in ANSWERED)
+
+
+_CAUSES = (
+    ("name resolution failed", ("name or service not known", "temporary failure in name resolution",
+                                "nodename nor servname", "no address associated", "getaddrinfo",
+                                "name resolution", "errno -2", "errno -3", "errno -5")),
+    ("proxy", ("proxy",)),
+    ("connection refused", ("connection refused", "errno 111", "connectionrefused")),
+    ("network unreachable", ("network is unreachable", "no route to host", "errno 101", "errno 113")),
+    ("timed out", ("timed out", "timeout")),
+    ("TLS failed", ("tls", "ssl", "certificate")),
+)
+
+
+def network_cause(message: str) -> str | None:
+    """What kept us from a host, from a transport error's message; None if it is no such error."""
+    text = message.lower()
+    for cause, markers in _CAUSES:
+        if any(marker in text for marker in markers):
+            return cause
+    return None
+
+
+def failures(outcomes: Mapping[Outcome, int]) -> int:
+    return sum(count for outcome, count in outcomes.items() if outcome.failed)
+
+
+def tally(pairs: Iterable[tuple[Outcome, int]]) -> Counter[Outcome]:
+    counter: Counter[Outcome] = Counter()
+    for outcome, count in pairs:
+        counter[outcome] += count
+    return counter
+
+
+__all__ = [
+    "Group", "Outcome", "answered", "classify", "failures", "is_challenge", "network_cause", "refusal",
+    "refusal_hint", "tally",
+]
