@@ -32,8 +32,8 @@ from crawler.cluster import QUIET_DASK, expand_inputs, local_cluster, replay_on_
 from crawler.config import ArchiveSettings
 from crawler.errors import ArchiveError, ConfigError
 from crawler.models import Exchange
-from crawler.replay import ReplayOptions, ReplaySummary, replay
-from crawler.shards import parquet_schema, read_shard
+from crawler.replay import ReplayOptions, ReplaySummary, replay, replay_file_indexed
+from crawler.shards import Side, parquet_schema, read_shard
 from crawler.warc.writer import WarcWriter
 from tests.support import warcfactory as wf
 
@@ -115,6 +115,16 @@ def test_the_archive_needs_every_cross_file_step(archive: Path, expected: Expect
     assert expected.summary.duplicates >= 3, "revisits and recaptures of articles in other files"
     assert by_url[SUARA]["pages"] == 2 and f"{KOMPAS}?page=all" in by_url
     assert KOMPAS not in by_url and f"{SUARA}?page=2" not in by_url
+
+
+def test_side_outputs_round_trip_and_are_small(archive: Path) -> None:
+    files = [str(path) for path in sorted(archive.glob("*.warc.gz"))]
+    for index, path in enumerate(files):
+        result, found = replay_file_indexed((index, path, ReplayOptions()))
+        side = Side.of(result, found)
+        data = side.to_bytes()
+        assert Side.from_bytes(data) == side and Side.from_bytes(data).to_bytes() == data
+        assert len(data) < 2_000 * max(result.captures, 1) + 1_000, "side outputs stay small"
 
 
 # ---------------------------------------------------------------------- on a LocalCluster
