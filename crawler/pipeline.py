@@ -593,8 +593,10 @@ class Crawl:
     def _fail_internal(self, claimed: Claimed, exc: Exception) -> None:
         detail = _describe(exc)
         log.error("%s: unexpected error, URL failed:internal, the crawl goes on: %s", claimed.url, detail)
-        self.progress.setdefault(claimed.site, SiteProgress()).errors += 1
-        if not self._frontier.mark_internal_failure(claimed.id, detail):
+        if self._frontier.mark_internal_failure(claimed.id, detail):
+            progress = self.progress.setdefault(claimed.site, SiteProgress())
+            progress.settle(Status.FAILED, "internal", claimed.kind)
+        else:
             log.error("%s: the error came after the URL was settled; its state is kept", claimed.url)
 
     async def _process_url(self, claimed: Claimed) -> None:
