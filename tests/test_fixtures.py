@@ -7,6 +7,11 @@ A fixture is ``tests/fixtures/sites/<site>/<slug>.html`` (the page as served, un
      "article": {every Article key except "source"} or null}
 
 ``article: null`` means the page must not be taken as an article (a listing page).
+
+Where the pages come from: the project's shared fixture set (its MANIFEST.tsv), and for pages
+added from the same public sources later, ``tests/fixtures/sites/SOURCES.tsv`` (file, URL,
+repository, path, commit, license). A page is copied byte for byte; its JSON is written by
+reading the page.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ LAYOUT = {
     "anpandu-antara-singlepage2": "2015",
     "anpandu-antara-singlepage3": "2015",
     "anpandu-antara-singlepage4": "2015-otomotif",
+    "anpandu-antara-singlepage5": "2015",
 }
 
 

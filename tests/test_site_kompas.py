@@ -27,6 +27,7 @@ LAYOUT = {
     "anpandu-kompas-singlepage2": "2015",
     "anpandu-kompas-singlepage3": "2015",
     "anpandu-kompas-singlepage4": "2015",
+    "anpandu-kompas-singlepage5": "2016-baca",
     "synthetic-current-2016-09-19": "current",
     "synthetic-current-paging-1": "current",
     "synthetic-current-paging-2": "current",

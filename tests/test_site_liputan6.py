@@ -18,7 +18,11 @@ from crawler.config import builtin_site
 
 SITE = builtin_site("liputan6")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "liputan6"
-LAYOUT = {"anpandu-liputan6-singlepage": "2016", "anpandu-liputan6-singlepage3": "2016"}
+LAYOUT = {
+    "anpandu-liputan6-singlepage": "2016",
+    "anpandu-liputan6-singlepage2": "2016",
+    "anpandu-liputan6-singlepage3": "2016",
+}
 LISTING = "anpandu-liputan6-mainpage"
 
 

@@ -18,7 +18,7 @@ from crawler.config import builtin_site
 
 SITE = builtin_site("okezone")
 FIXTURES = Path(__file__).parent / "fixtures" / "sites" / "okezone"
-LAYOUT = {"anpandu-okezone-singlepage": "2015"}
+LAYOUT = {"anpandu-okezone-singlepage": "2015", "anpandu-okezone-singlepage2": "2017"}
 LISTING = "anpandu-okezone-mainpage"
 
 

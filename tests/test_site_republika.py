@@ -28,6 +28,7 @@ LAYOUT = {
     "anpandu-republika-singlepage-v2015b": "2015",
     "anpandu-republika-singlepage": "2015",
     "anpandu-republika-singlepage2": "2015-inpicture",
+    "anpandu-republika-singlepage3": "2017-ihram",
 }
 
 
