@@ -234,8 +234,12 @@ def _save_history(archive: Path, history: dict[str, Any]) -> None:
     path = _history_path(archive)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(history, indent=1), "utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(json.dumps(history, indent=1), "utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a full disk: the last history stays whole
+        raise
 
 
 def _read_since(archive: Path, offset: int) -> tuple[list[str], int]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from crawler import health
 from crawler.cli import main
+from crawler.frontier import Status
+from crawler.outcomes import SiteProgress
 from tests.support import matrixkit as mk
 from tests.support.portalserver import PortalServer, Response
 from tests.support.redisserver import RedisServer
@@ -214,3 +217,34 @@ def test_record_from_the_command_line_is_refused_while_a_crawl_holds_the_archive
         assert main(["sites", "--health", str(tmp_path), "--record"]) == 9
     assert main(["sites", "--health", str(tmp_path), "--record"]) == 0
     assert capsys.readouterr().out.startswith("last recorded run: ")
+
+
+@dataclass(frozen=True)
+class _End:
+    progress: dict[str, SiteProgress]
+    articles_written: int
+    interrupted: bool = False
+    hit_max_pages: bool = False
+
+
+def test_a_crawl_whose_history_cannot_be_written_still_ends_with_its_summary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "articles.jsonl").write_text(_line("a/v1") + "\n")
+    (tmp_path / "state" / health.HISTORY_NAME).mkdir(parents=True)  # not a file: replacing it fails
+    progress = SiteProgress()
+    progress.settle(Status.FAILED, "extract_empty")
+    assert health.record_crawl(tmp_path, _End({"a": progress}, 1, interrupted=True)) is None
+    assert "the layout health of this run was not recorded" in caplog.text
+    assert not list((tmp_path / "state").glob("*.tmp"))
+
+
+def test_a_crawls_extraction_failures_count_in_its_run(tmp_path: Path) -> None:
+    (tmp_path / "articles.jsonl").write_text(_line("a/v1") + "\n")
+    progress = SiteProgress()
+    progress.settle(Status.FAILED, "extract_empty")
+    progress.settle(Status.FAILED, "timeout")  # not an extraction failure
+    found = health.record_crawl(tmp_path, _End({"a": progress}, 1, interrupted=True))
+    assert found is not None and found.ended == "interrupted"
+    assert found.run["a"].failed == 1 and found.run["a"].rule_share == 0.5
+    assert "generation a/v1 stopped matching" in found.warnings[0].message
