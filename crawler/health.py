@@ -24,6 +24,7 @@ before it; ``--json`` for monitoring.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -268,7 +269,9 @@ def _failed_article_sites(archive: Path) -> Counter[str]:
         return Counter()
     marks = ", ".join("?" for _ in EXTRACTION_FAILURES)
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        # closed here, before the crawl's own connection: the last one to close checkpoints
+        # the WAL, which a read-only connection cannot do
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
             rows = connection.execute(
                 f"SELECT site FROM urls WHERE status = 'failed' AND reason IN ({marks}) "
                 "AND kind IN ('article', 'continuation')",
