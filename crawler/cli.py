@@ -365,7 +365,9 @@ def _add_sites(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sites.add_argument("--health", nargs="?", const="archive", default=None, metavar="ARCHIVE",
                        help="per site and generation, the share of articles built by the site's rules")
     sites.add_argument("--json", action="store_true", help="with --health: JSON for monitoring")
-    sites.add_argument("--record", action="store_true", help="with --health: remember this run")
+    sites.add_argument("--record", action="store_true",
+                       help="with --health: record the articles written since the last recorded run as a "
+                            "run (each crawl records its own; for a killed crawl's articles)")
 
 
 def _add_wacz(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -77,6 +77,7 @@ from crawler.faults import FaultInjector
 from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.frontier_protocol import FrontierStore
+from crawler.health import Report, record_crawl
 from crawler.models import Article, Exchange, Page, Source
 from crawler.outcomes import SiteProgress, deferrals, failures, is_challenge, refusal, unreachable
 from crawler.peers import PeerResult, Peers, watch_stops
@@ -151,6 +152,7 @@ class CrawlSummary:
     started_at: float = 0.0  # epoch seconds
     proxies: tuple[str, ...] = ()  # the proxies requests went through (config or environment)
     paused_hosts: tuple[tuple[str, float, str], ...] = ()  # (pace key, until epoch, why) still paused
+    health: Report | None = None  # the layout health of this run, recorded (crawler.health)
 
     def total(self, status: Status) -> int:
         """URLs of ``status`` in the frontier (every run)."""
@@ -321,7 +323,9 @@ class Crawl:
             time.time(), self._site_ids
         )
         self._frontier.end_run(complete)
-        return self._summary(started, warcs, interrupted, recovered, peers)
+        summary = self._summary(started, warcs, interrupted, recovered, peers)
+        # recorded here, under the archive lock, once however many processes crawled
+        return replace(summary, health=record_crawl(self.options.archive_dir, summary))
 
     async def run_peer(self, stops: Synchronized[int], cut: Synchronized[int]) -> PeerResult:
         """A peer's run (``crawler.peers``): its shard of the hosts, until the crawl is done."""

@@ -1,9 +1,10 @@
 """What ``crawler crawl`` shows: a live per-site table on a terminal (with a total row, queue
 sizes and the elapsed time; log lines print above it, not across it), one line per change
 every ``PLAIN_EVERY_S`` otherwise, and the summary at the end: this run's outcomes by reason,
-what needs the user (refusals, unreachable hosts, deferrals with their time), and the
-frontier's cumulative table. ``summary_document`` is the same summary as JSON
-(``--summary-json``, schema in the README). Outcomes are named by ``crawler.outcomes``.
+what needs the user (refusals, unreachable hosts, deferrals with their time), the layout
+health of the run's articles (``crawler.health``), and the frontier's cumulative table.
+``summary_document`` is the same summary as JSON (``--summary-json``, schema in the README).
+Outcomes are named by ``crawler.outcomes``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.table import Table
 
 from crawler.errors import InputError
 from crawler.frontier import Status
+from crawler.health import summary_lines as health_lines
 from crawler.outcomes import Group, Outcome, answered, classify, failures, refusal, refusal_hint
 from crawler.pipeline import CrawlSummary, SiteProgress
 
@@ -223,6 +225,8 @@ def summary_lines(summary: CrawlSummary) -> list[str]:
         if p.outcomes:
             lines.append(f"  {site}: " + _outcome_counts(p.outcomes))
     lines += _needs_attention(summary)
+    if summary.health is not None:
+        lines += health_lines(summary.health)
     lines.append(
         f"frontier (every run of this archive): {summary.total(Status.DONE)} done, "
         f"{summary.total(Status.FAILED)} failed, {summary.total(Status.SKIPPED)} skipped, "
@@ -323,7 +327,16 @@ def summary_document(summary: CrawlSummary) -> dict[str, Any]:
         "robots_unavailable": list(summary.robots_unavailable),
         "proxies": list(summary.proxies),
         "recovered": list(summary.recovered),
+        "health": None if summary.health is None else _health_document(summary),
     }
+
+
+def _health_document(summary: CrawlSummary) -> dict[str, Any]:
+    """The layout health of this run (``crawler sites --health --json`` without ``archive``)."""
+    assert summary.health is not None
+    document = summary.health.to_json()
+    del document["archive"]
+    return document
 
 
 def _ended(summary: CrawlSummary) -> str:
