@@ -30,7 +30,7 @@ import logging
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,11 +186,14 @@ def tally(lines: Iterable[str], failures: Iterable[str] = (),
     return {site: health for site, health in found.items() if health.total}
 
 
-def check(run: dict[str, SiteHealth], history: Sequence[dict[str, float]]) -> list[Warning]:
-    """Warnings for sites whose rules built too small a share of this run's articles."""
+def check(run: dict[str, SiteHealth], history: Sequence[dict[str, float]],
+          ruled: Collection[str] | None = None) -> list[Warning]:
+    """Warnings for sites whose rules built too small a share of this run's articles.
+    ``ruled``: the sites that have layout generations (from the config), when known; a site
+    without any has no template to drift from, so its generic share is shown, never warned."""
     warnings = []
     for site, health in sorted(run.items()):
-        if site == "generic" or not health.total:
+        if site == "generic" or not health.total or (ruled is not None and site not in ruled):
             continue
         share = health.rule_share
         past = [one[site] for one in history if site in one]
@@ -288,35 +291,44 @@ def _new_failures(now: Mapping[str, int], before: Mapping[str, int]) -> Counter[
                     if n > int(before.get(site, 0))})
 
 
+def _ruled(history: Mapping[str, Any]) -> frozenset[str] | None:
+    """The sites with layout generations, as the last recording crawl's config said."""
+    ruled = history.get("ruled")
+    return frozenset(str(site) for site in ruled) if isinstance(ruled, list) else None
+
+
 def _shares(history: Mapping[str, Any]) -> list[dict[str, float]]:
     return [dict(one["shares"]) for one in history.get("runs", [])]
 
 
-def report(archive: str | Path) -> Report:
+def report(archive: str | Path, *, ruled: Collection[str] | None = None) -> Report:
     """The articles written since the last recorded run against the recorded runs; when there
-    are none, the last recorded run against the runs before it."""
+    are none, the last recorded run against the runs before it. ``ruled``: see ``check``."""
     root = Path(archive)
     history = _load_history(root)
+    ruled = _ruled(history) if ruled is None else ruled
     lines, _ = _read_since(root, int(history.get("offset", 0)))
     failures = _new_failures(_failed_article_sites(root), history.get("failed", {}))
     run = tally(lines, failures.elements(), history.get("last_rules"))
     runs = _shares(history)
     if run:
-        return Report(str(root), run, runs, check(run, runs))
+        return Report(str(root), run, runs, check(run, runs, ruled))
     recorded = history.get("runs", [])
     if recorded and "sites" in recorded[-1]:
-        return _recorded(root, recorded[-1], runs[:-1])
+        return _recorded(root, recorded[-1], runs[:-1], ruled)
     return Report(str(root), {}, runs, [], state=EMPTY)
 
 
-def _recorded(root: Path, entry: Mapping[str, Any], before: list[dict[str, float]]) -> Report:
+def _recorded(root: Path, entry: Mapping[str, Any], before: list[dict[str, float]],
+              ruled: Collection[str] | None) -> Report:
     run = {site: SiteHealth.from_history(site, data) for site, data in entry["sites"].items()}
-    return Report(str(root), run, before, check(run, before), state=RECORDED, at=entry.get("at"),
+    return Report(str(root), run, before, check(run, before, ruled), state=RECORDED, at=entry.get("at"),
                   ended=entry.get("ended"))
 
 
 def record_run(archive: str | Path, *, failures: Mapping[str, int] | None = None,
-               written: int | None = None, ended: str = "recorded") -> Report:
+               written: int | None = None, ended: str = "recorded",
+               ruled: Collection[str] | None = None) -> Report:
     """Record the articles written since the last recorded run as a run, and report it against
     the runs before it. Call it holding the archive lock (``crawler.frontier.ArchiveLock``).
 
@@ -328,6 +340,9 @@ def record_run(archive: str | Path, *, failures: Mapping[str, int] | None = None
     """
     root = Path(archive)
     history = _load_history(root)
+    if ruled is not None:
+        history["ruled"] = sorted(ruled)  # remembered for ``sites --health``, which has no config
+    ruled = _ruled(history)
     lines, offset = _read_since(root, int(history.get("offset", 0)))
     in_frontier = _failed_article_sites(root)
     new_failures = _new_failures(in_frontier, history.get("failed", {}))
@@ -344,7 +359,7 @@ def record_run(archive: str | Path, *, failures: Mapping[str, int] | None = None
     _save_history(root, history)
     if entry is None:
         return Report(str(root), {}, before, [], state=EMPTY)
-    return _recorded(root, entry, before)
+    return _recorded(root, entry, before, ruled)
 
 
 def _append_run(history: dict[str, Any], run: dict[str, SiteHealth], ended: str) -> dict[str, Any] | None:
@@ -378,9 +393,11 @@ class CrawlEnd(Protocol):
     def hit_max_pages(self) -> bool: ...
 
 
-def record_crawl(archive: str | Path, summary: CrawlEnd) -> Report | None:
+def record_crawl(archive: str | Path, summary: CrawlEnd,
+                 ruled: Collection[str] | None = None) -> Report | None:
     """Record a crawl's run at its end (the process holding the archive lock calls it once);
-    None, with a warning logged, when the archive's history cannot be read or written."""
+    None, with a warning logged, when the archive's history cannot be read or written.
+    ``ruled``: the crawl's sites that have layout generations (``check``)."""
     from crawler.outcomes import Group
 
     failures = {
@@ -390,7 +407,8 @@ def record_crawl(archive: str | Path, summary: CrawlEnd) -> Report | None:
     }
     ended = "interrupted" if summary.interrupted else "max_pages" if summary.hit_max_pages else "complete"
     try:
-        return record_run(archive, failures=failures, written=summary.articles_written, ended=ended)
+        return record_run(archive, failures=failures, written=summary.articles_written, ended=ended,
+                          ruled=ruled)
     except OSError as exc:
         log.warning("%s: the layout health of this run was not recorded: %s", archive, exc)
         return None

@@ -325,7 +325,8 @@ class Crawl:
         self._frontier.end_run(complete)
         summary = self._summary(started, warcs, interrupted, recovered, peers)
         # recorded here, under the archive lock, once however many processes crawled
-        return replace(summary, health=record_crawl(self.options.archive_dir, summary))
+        ruled = {site.id for site in self.config.sites if site.generations}
+        return replace(summary, health=record_crawl(self.options.archive_dir, summary, ruled))
 
     async def run_peer(self, stops: Synchronized[int], cut: Synchronized[int]) -> PeerResult:
         """A peer's run (``crawler.peers``): its shard of the hosts, until the crawl is done."""

@@ -81,6 +81,19 @@ def test_rule_share_is_compared_with_the_sites_own_history(tmp_path: Path) -> No
         "  a: rules 70% (a/v1 7), generic 30% (3), failed 0% (0) of 10 articles; earlier runs 100%")
 
 
+
+def test_a_site_without_generations_is_shown_but_never_warned_of(tmp_path: Path) -> None:
+    """An inline site with no layout rules is all generic by design: no template to drift from."""
+    lines = [json.dumps({"site": "plain", "built_by": {"rules": "plain/generic", "fallbacks": []}})] * 4
+    lines += [json.dumps({"site": "a", "built_by": {"rules": "a/generic", "fallbacks": []}})] * 4
+    (tmp_path / "articles.jsonl").write_text("\n".join(lines) + "\n")
+    found = health.record_run(tmp_path, ruled={"a"})
+    assert found.run["plain"].generic_built == 4  # shown
+    assert [w.site for w in found.warnings] == ["a"]  # a has rules that built nothing
+    assert [w.site for w in health.report(tmp_path).warnings] == ["a"]  # remembered for sites --health
+    assert [w.site for w in health.report(tmp_path, ruled={"a", "plain"}).warnings] == ["a", "plain"]
+
+
 # ---------------------------------------------------------------- through ``crawler crawl``
 
 
