@@ -220,7 +220,7 @@ def _add_meta(doc: Document, attrs: dict[str, str | None]) -> None:
     content = attrs.get("content")
     if not content:
         return
-    for key in ("name", "property", "itemprop"):
+    for key in ("name", "property", "itemprop", "http-equiv"):  # http-equiv: Content-Language
         name = attrs.get(key)
         if name:
             doc.meta.setdefault(name.strip().lower(), []).append(content)

@@ -15,6 +15,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from crawler.extract import boilerplate, generic, metadata, specs
 from crawler.extract.dom import Document
+from crawler.extract.language import language_of
 from crawler.extract.text import Cleaner, paragraphs, remove
 from crawler.models import Article, Page
 from crawler.profile import Generation
@@ -195,7 +196,7 @@ def _specs(spec: Generation | None, name: str) -> tuple[str, ...]:
 
 def _language(doc: Document, site: Site | None) -> str:
     if site is None:
-        return metadata.language_of(doc)
+        return language_of(doc)
     languages = {normal_domain(domain): language for domain, language in site.languages.items()}
     domain = longest_domain(host_of(doc.url), languages)
     return languages[domain] if domain is not None else site.language

@@ -195,12 +195,3 @@ def resolve_dates(
 
 def _zone_for(spec: str, dates_zone: ZoneMode) -> ZoneMode:
     return dates_zone if dates_zone == "kept" or spec.startswith(("meta:", "jsonld:")) else "as_given"
-
-
-def language_of(doc: Document, default: str = "id") -> str:
-    """The page's BCP 47 primary language from ``<html lang>`` or meta, else ``default``."""
-    root = doc.tree.root
-    raw = (root.attributes.get("lang") if root is not None else None) or doc.first_meta("language")
-    raw = (raw or "").strip().lower().replace("_", "-")
-    primary = raw.split("-")[0]
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else default
