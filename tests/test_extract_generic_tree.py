@@ -131,3 +131,22 @@ def test_lead_paragraph_outside_the_read_more_part_is_kept() -> None:
     rest = "".join(f"<div class='para'><p>{text}</p></div>" for text in EN[1:])
     page = f"<div class='container'>{lead}<div class='read-all'>{rest}</div></div><ul>{LINKS}</ul>"
     assert _extract(page).body.split("\n\n") == EN
+
+
+def test_a_credit_table_names_the_writer_not_the_editor_nor_the_photo() -> None:
+    """Label and value in cells of their own ("Penulis | : X"), a photo credit in an "author"
+    class before it: the writer is the value after the writer's label."""
+    story = "".join(f"<p>{text}</p>" for text in EN)
+    page = (
+        "<div class='photo'><img src='a.jpg'><span class='author'>Dok.Humas Pemkot</span></div>"
+        f"<div class='story'>{story}</div>"
+        "<table><tr><td>Penulis</td><td>: Rina Lestari</td></tr>"
+        "<tr><td>Editor</td><td>: Budi Santoso</td></tr></table>"
+    )
+    assert _extract(page).authors == ("Rina Lestari",)
+
+
+def test_a_writer_line_in_the_text_is_the_last_resort_for_authors() -> None:
+    story = "".join(f"<p>{text}</p>" for text in EN)
+    page = f"<div class='story'>{story}<p>Reporter: Andi Wijaya</p></div>"
+    assert _extract(page).authors == ("Andi Wijaya",)

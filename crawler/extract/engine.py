@@ -238,7 +238,8 @@ def _fallback_authors(doc: Document, candidates: Sequence[str], names: Sequence[
         for found in lists:
             if all(name.lower() in visible for name in found):
                 return found
-    byline = metadata.clean_authors(generic.visible_authors(doc), None, names)
+    shown = generic.visible_authors(doc) or generic.labelled_authors(doc)
+    byline = metadata.clean_authors(shown, None, names)
     return byline or (lists[0] if lists else [])
 
 

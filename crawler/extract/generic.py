@@ -156,20 +156,75 @@ MAX_BYLINE_CHARS = 120
 
 def visible_authors(doc: Document) -> list[str]:
     """Writer names from the first byline-like element (class or id naming an author, writer or
-    reporter): labels such as "Penulis:" removed, editors and a " - site" tail left out."""
+    reporter) that names one: labels such as "Penulis:" removed, editors, photo credits and a
+    " - site" tail left out."""
     for node in doc.tree.css(_BYLINE_PLACES)[:20]:
         text = node.text(deep=True, separator=" ")
         if not text.strip() or len(text) > MAX_BYLINE_CHARS * 3:
             continue
-        names = []
-        for piece in re.split(r"\s*[|\n]\s*|\s{3,}", text.strip()):
-            piece = " ".join(piece.split())
-            if not piece or _NOT_WRITER.match(piece) or len(piece) > MAX_BYLINE_CHARS:
-                continue
-            piece = _BYLINE_LABEL.sub("", piece)
-            piece = re.split(r"\s+[-–—]\s+|\s*,\s*(?=[a-z])", piece)[0].strip(" ,:;")
-            if _NAME.match(piece) and not _NOT_WRITER.match(piece):
-                names.append(piece)
+        names = _byline_names(text)
+        if names:
+            return names
+    return []
+
+
+_ROLE_ONLY = re.compile(
+    r"^(?P<role>editor|redaktur|penyunting|sumber|foto|fotografer|video|penulis|reporter|pewarta|"
+    r"wartawan|jurnalis|kontributor)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_NOT_WRITER_ROLES = frozenset({"editor", "redaktur", "penyunting", "sumber", "foto", "fotografer", "video"})
+# a photo's credit sits in the same "author" class as a byline on many templates ("Dok.Humas")
+_PHOTO_CREDIT = re.compile(r"^(?:dok|dokumentasi|foto|fotografer|photo|ilustrasi)\b\s*[.:]?", re.IGNORECASE)
+
+
+def _byline_names(text: str) -> list[str]:
+    """Names in a byline's text. A credit table reads as label and value pieces ("Penulis",
+    ": X", "Editor", ": Y"): the value after a non-writer label is skipped with it."""
+    names = []
+    skip_value = False
+    for piece in re.split(r"\s*[|\n]\s*|\s{3,}", text.strip()):
+        piece = " ".join(piece.split())
+        if not piece:
+            continue
+        role = _ROLE_ONLY.match(piece)
+        if role:
+            skip_value = role["role"].lower() in _NOT_WRITER_ROLES
+            continue
+        if skip_value:
+            skip_value = False
+            continue
+        if _NOT_WRITER.match(piece) or _PHOTO_CREDIT.match(piece) or len(piece) > MAX_BYLINE_CHARS:
+            continue
+        piece = _BYLINE_LABEL.sub("", piece.lstrip(" :"))
+        piece = re.split(r"\s+[-–—]\s+|\s*,\s*(?=[a-z])", piece)[0].strip(" ,:;")
+        if _NAME.match(piece) and not _NOT_WRITER.match(piece):
+            names.append(piece)
+    return names
+
+
+_WRITER_LINE = re.compile(
+    r"^(?:penulis|reporter|pewarta|wartawan|jurnalis|kontributor|oleh|by|written by)\b\s*(?::\s*)?(?P<v>.*)$",
+    re.IGNORECASE,
+)
+MAX_CREDIT_LINES = 4000
+
+
+def labelled_authors(doc: Document) -> list[str]:
+    """Writer names from a credit line anywhere in the page's text ("Penulis : X", "Oleh X",
+    "By X"), also when a credit table puts the label and the value in cells of their own.
+    The fallback when neither metadata nor a byline-like element names anyone."""
+    body = doc.tree.body
+    if body is None:
+        return []
+    lines = [" ".join(line.split()) for line in body.text(deep=True, separator="\n").splitlines()]
+    lines = [line for line in lines if line][:MAX_CREDIT_LINES]
+    for index, line in enumerate(lines):
+        found = _WRITER_LINE.match(line) if len(line) <= MAX_BYLINE_CHARS else None
+        if found is None:
+            continue
+        value = found["v"] or (lines[index + 1] if index + 1 < len(lines) else "")
+        names = _byline_names(value.lstrip(" :"))
         if names:
             return names
     return []
