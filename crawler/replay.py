@@ -18,10 +18,10 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
 Files are processed in parallel (one task per file, a process pool of ``workers``), each
 streamed record by record. Continuations and revisit originals found in another file are
 resolved afterwards by the parent, from the captures of every file as their CDXJ indexes list
-them (the ``<file>.cdxj`` the crawl writes; built again where missing, stale or damaged, and
-written beside the file when its directory allows: ``crawler.warc.captures``), reading only the
-records it needs by offset. Damaged records are reported with file and offset and skipped
-(``strict`` stops at the first one).
+them (the ``<file>.cdxj`` the crawl writes; built again and written beside the file where
+missing, stale or damaged, the file read whole where that cannot be written:
+``crawler.warc.captures``), reading only the records it needs by offset. Damaged records are
+reported with file and offset and skipped (``strict`` stops at the first one).
 """
 
 from __future__ import annotations
@@ -599,7 +599,7 @@ def index_of_entries(path: str, entries: Iterable[IndexEntry]) -> FileIndex:
 
 
 def _built_index(path: str) -> FileIndex:
-    """A file's capture index from the index built for it now, or by reading it (a process-pool task)."""
+    """A file's capture index from the index built for it now, or read whole (a process-pool task)."""
     entries = built_entries(Path(path))
     return index_of_entries(path, entries) if entries is not None else _index_file(path)
 

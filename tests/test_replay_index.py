@@ -4,7 +4,7 @@ An article's next page in another file is found through that file's ``.cdxj`` (t
 writer made it): taking the page's line out of the index, the index still fresh, is enough to
 lose the page, so the index is the only source. A file with no index, a stale one or a damaged
 line is indexed again with the crawl's indexer (the message names the index and the line), the
-new index written beside it, or kept in memory where it cannot be written.
+new index written beside it; where it cannot be written the file is read whole, as before.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def read_only(split_article: tuple[Path, list[Path]]) -> Iterator[tuple[Path, li
         directory.chmod(mode)
 
 
-def test_a_read_only_archive_replays_with_its_index_in_memory(read_only: tuple[Path, list[Path]]) -> None:
+def test_a_read_only_archive_replays_reading_its_files_whole(read_only: tuple[Path, list[Path]]) -> None:
     directory, warcs = read_only
     got, _ = _replay(directory)
     assert [article["pages"] for article in got] == [2]

@@ -11,11 +11,10 @@ and reads only the records it then needs, by offset. An index is used when it is
   file, and no record it lists ends past the end of the file (an index of a longer file).
 
 Otherwise (no index, stale, or a damaged line: logged with the index's name and line number)
-the file is indexed again with the crawl's indexer (``write_index``) and the new index is
-written beside the file, so the next replay finds it; where that cannot be written (a
-read-only archive, someone else's) it is kept in memory for this replay only and the replay
-goes on. ARC files and whole-file gzip WARCs (whose records have no offset of their own) have
-no usable index: ``None``, the caller reads them whole.
+the file is indexed again with the crawl's indexer (``write_index``) and the new index written
+beside the file, so the next replay finds it. Where it cannot be written (a read-only archive,
+someone else's) the replay goes on and reads that file whole, which costs less than indexing it
+(as do ARC files and whole-file gzip WARCs, whose records have no offset of their own).
 
 CDXJ lines carry no WARC-Record-ID, so ``IndexedOrigins`` finds a revisit's ``WARC-Refers-To``
 among the responses that share its target URI and date or its payload digest, reading their
@@ -110,34 +109,40 @@ def fresh_entries(warc: Path) -> list[IndexEntry] | None:
 
 
 def built_entries(warc: Path) -> list[IndexEntry] | None:
-    """Index ``warc`` with the crawl's indexer and write ``<warc>.cdxj`` beside it (kept in memory
-    when that cannot be written); its entries in file order, or None when the file cannot be
-    indexed by offset (ARC, whole-file gzip, unreadable)."""
+    """Index ``warc`` with the crawl's indexer into ``<warc>.cdxj`` beside it; its entries in file
+    order. None when the index cannot be written there (a read-only archive: reading the file
+    whole costs less than indexing it), or the file cannot be indexed by offset (ARC, whole-file
+    gzip, unreadable): the caller reads the file whole."""
     if warc.name.endswith(NOT_INDEXABLE):
         return None
-    text = io.StringIO()
+    target = index_path(warc)
+    text: io.StringIO | None = None
     try:
-        damages = write_index([warc], text)
-    except (OSError, CrawlerError) as exc:
+        with _replacing(target) as out:  # opened first: a directory that cannot be written fails here
+            text = io.StringIO()
+            damages = write_index([warc], text)
+            if any(RECOMPRESS_HINT in str(damage.error) for damage in damages):
+                raise _NotByOffset  # records inside one gzip member have no offset of their own
+            out.write(text.getvalue())
+    except _NotByOffset:
+        return None
+    except CrawlerError as exc:
         log.info("%s: cannot index (%s); reading it whole", warc, exc)
         return None
-    if any(RECOMPRESS_HINT in str(damage.error) for damage in damages):
-        return None  # records inside one gzip member have no offset of their own: read the file
-    _write_beside(warc, text.getvalue())
-    text.seek(0)
-    return parse_entries(text, warc.name, warc.stat().st_size, f"{warc.name} (index just built)")
-
-
-def _write_beside(warc: Path, text: str) -> None:
-    target = index_path(warc)
-    try:
-        with _replacing(target) as out:
-            out.write(text)
     except OSError as exc:
-        log.info("%s: cannot write (%s); its index is kept in memory for this replay", target,
-                 exc.strerror or exc)
+        if text is None:
+            log.info("%s: cannot write (%s); reading %s whole", target, exc.strerror or exc, warc.name)
+            return None
+        log.info("%s: cannot write (%s); its index is kept in memory", target, exc.strerror or exc)
     else:
         log.info("%s: indexed %s", target, warc.name)
+    assert text is not None
+    text.seek(0)
+    return parse_entries(text, warc.name, warc.stat().st_size, f"{target} (just built)")
+
+
+class _NotByOffset(Exception):
+    """A file whose records cannot be read back by offset."""
 
 
 def parse_entries(lines: Any, name: str, size: int, where: str) -> list[IndexEntry]:
