@@ -217,3 +217,15 @@ def test_index_file_and_the_writers_index_agree(split_article: tuple[Path, list[
     for warc in warcs:
         written = _index(warc).read_text("utf-8")
         assert index_file(warc).read_text("utf-8") == written
+
+
+def test_a_whole_file_gzip_without_offsets_is_read_whole(split_article: Split) -> None:
+    """Its records share one gzip member: no index can point at page 2, the file is read whole."""
+    directory, (_, second) = split_article
+    second.write_bytes(wf.whole_file_gzip(second.read_bytes()))
+    _index(second).unlink()
+    damage: list[str] = []
+    got, _ = _replay(directory, damage)
+    assert [article["pages"] for article in got] == [2]
+    assert damage and all("one gzip stream" in message for message in damage), damage
+    assert not _index(second).exists(), "no index that would leave its records out"
