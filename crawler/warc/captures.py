@@ -93,7 +93,7 @@ def fresh_entries(warc: Path) -> list[IndexEntry] | None:
     target = index_path(warc)
     try:
         warc_stat, index_stat = warc.stat(), target.stat()
-    except FileNotFoundError:
+    except OSError:  # no index (or none that can be looked at)
         return None
     if index_stat.st_mtime_ns < warc_stat.st_mtime_ns:
         log.info("%s: older than %s; indexing the file again", target, warc.name)
@@ -138,7 +138,11 @@ def built_entries(warc: Path) -> list[IndexEntry] | None:
         log.info("%s: indexed %s", target, warc.name)
     assert text is not None
     text.seek(0)
-    return parse_entries(text, warc.name, warc.stat().st_size, f"{target} (just built)")
+    try:
+        return parse_entries(text, warc.name, warc.stat().st_size, f"{target} (just built)")
+    except IndexLineError as exc:  # a line this reader cannot take back: the file itself still can be
+        log.warning("%s; reading %s whole", exc, warc.name)
+        return None
 
 
 class _NotByOffset(Exception):
@@ -163,10 +167,11 @@ def parse_entries(lines: Any, name: str, size: int, where: str) -> list[IndexEnt
 
 
 def _entry(line: str, name: str, size: int) -> IndexEntry:
-    parts = line.rstrip("\n").split(" ", 2)
-    if len(parts) != 3:
+    head, brace, rest = line.rstrip("\n").partition(" {")  # the JSON is last; a urlkey may hold a space
+    parts = head.rsplit(" ", 1)
+    if not brace or len(parts) != 2:
         raise IndexLineError("not a CDXJ line (urlkey timestamp {json})")
-    _, timestamp, rest = parts
+    timestamp, rest = parts[1], brace.lstrip() + rest
     if not (timestamp.isdigit() and len(timestamp) >= 14):
         raise IndexLineError(f"timestamp {timestamp[:30]!r} is not 14 digits")
     try:
