@@ -229,3 +229,25 @@ def test_a_whole_file_gzip_without_offsets_is_read_whole(split_article: Split) -
     assert [article["pages"] for article in got] == [2]
     assert damage and all("one gzip stream" in message for message in damage), damage
     assert not _index(second).exists(), "no index that would leave its records out"
+
+
+def test_index_lines_are_read_as_cdxj_gives_them() -> None:
+    """pywb's "!meta" lines are skipped, a urlkey with a space is still one urlkey, entries come
+    in file order; a line that does not fit the file names the line."""
+    from crawler.warc.captures import IndexLineError, parse_entries
+
+    lines = [
+        '!meta 0 {"format": "cdxj-gzip-1.0"}\n',
+        'com,example)/b%20c d 20261121100001 {"url": "<http://example.com/b c d>", "mime": "warc/revisit", '
+        '"digest": "sha1:X", "length": "100", "offset": "500", "filename": "f.warc.gz"}\n',
+        'com,example)/a 20261121100000 {"url": "http://example.com/a", "mime": "text/html", "status": "200", '
+        '"digest": "sha1:X", "length": "400", "offset": "100", "filename": "f.warc.gz"}\n',
+    ]
+    entries = parse_entries(lines, "f.warc.gz", 600, "f.warc.gz.cdxj")
+    assert [(e.url, e.offset, e.rec_type, e.status) for e in entries] == [
+        ("http://example.com/a", 100, "response", 200), ("http://example.com/b c d", 500, "revisit", None)]
+    assert entries[0].iso_date == "2026-11-21T10:00:00"
+    with pytest.raises(IndexLineError, match=r"^f\.warc\.gz\.cdxj line 2: the record at offset 500 ends"):
+        parse_entries(lines, "f.warc.gz", 599, "f.warc.gz.cdxj")
+    with pytest.raises(IndexLineError, match=r"line 2: names the file 'f.warc.gz', not 'g.warc.gz'"):
+        parse_entries(lines, "g.warc.gz", 600, "g.warc.gz.cdxj")

@@ -194,6 +194,7 @@ def _entry(line: str, name: str, size: int) -> IndexEntry:
     if offset + length > size:
         raise IndexLineError(f"the record at offset {offset} ends past the end of the file ({size} bytes)")
     mime, digest = fields.get("mime"), fields.get("digest")
+    url = url.strip("<>")  # as WarcRecord.target_uri reads WARC 1.0's "<uri>"
     return IndexEntry(url, timestamp, offset, length, status,
                       mime if isinstance(mime, str) else None, digest if isinstance(digest, str) else None)
 
