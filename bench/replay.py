@@ -124,8 +124,8 @@ def child_ours(paths: list[str], workers: int) -> dict[str, Any]:
 def child_index(paths: list[str]) -> dict[str, Any]:
     """CPU seconds of replay's cross-file capture index of ``paths``, three ways (one process):
     every file read whole (what replay did before it used the CDXJ indexes), from the ``.cdxj``
-    beside each file, and with no index: in a directory that cannot be written (read whole) and in one
-    that can (indexed with the crawl's indexer, written beside each file)."""
+    beside each file, and with no index and ``write_indexes``: in a directory that cannot be written
+    (read whole, as without ``write_indexes``) and in one that can (indexed, written beside)."""
     import importlib
     import shutil
 
@@ -142,10 +142,10 @@ def child_index(paths: list[str]) -> dict[str, Any]:
         copies = [shutil.copy(path, bare) for path in paths]  # no indexes
         for copy in copies:  # the index's temporary name taken: not writable, even as root
             os.mkdir(copy + ".cdxj.tmp")
-        read_only = timed(lambda: replay_module._index_all(copies, 1))
+        read_only = timed(lambda: replay_module._index_all(copies, 1, True))
         for copy in copies:
             os.rmdir(copy + ".cdxj.tmp")
-        built = timed(lambda: replay_module._index_all(copies, 1))
+        built = timed(lambda: replay_module._index_all(copies, 1, True))
     return {"whole": whole, "cdxj": from_cdxj, "read_only": read_only, "built": built}
 
 
@@ -315,15 +315,16 @@ def report(args: argparse.Namespace, replays: dict[str, dict[str, Any]], built: 
         "",
         "Replay's cross-file capture index of the corpus (one process, CPU seconds; `child_index`): "
         "every file read whole (replay before it used the CDXJ indexes), from the `.cdxj` beside each "
-        "file, and for files with no index: in a directory that cannot be written (read whole) and in "
-        "one that can (indexed with the crawl's indexer and written beside them, once).",
+        "file, and for files with no index: read whole (the default; `--write-indexes` in a directory "
+        "that cannot be written) and, with `--write-indexes`, indexed with the crawl's indexer and "
+        "written beside them (once).",
         "",
         "| capture index | CPU s | ÷ read whole |", "| --- | ---: | ---: |",
         f"| every file read whole | {index['whole']:.2f} | 1.00 |",
         f"| from the CDXJ indexes | {index['cdxj']:.2f} | {index['cdxj'] / index['whole']:.3f} |",
-        f"| no indexes, read-only directory: read whole | {index['read_only']:.2f} | "
+        f"| no indexes: read whole | {index['read_only']:.2f} | "
         f"{index['read_only'] / index['whole']:.2f} |",
-        f"| no indexes: built and written beside (first replay only) | {index['built']:.2f} | "
+        f"| no indexes, --write-indexes: built, written beside (once) | {index['built']:.2f} | "
         f"{index['built'] / index['whole']:.2f} |",
         "",
         f"WARC writing: the same {args.pages} pages served without Content-Encoding (plain HTML, where "

@@ -18,10 +18,11 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
 Files are processed in parallel (one task per file, a process pool of ``workers``), each
 streamed record by record. Continuations and revisit originals found in another file are
 resolved afterwards by the parent, from the captures of every file as their CDXJ indexes list
-them (the ``<file>.cdxj`` the crawl writes; built again and written beside the file where
-missing, stale or damaged, the file read whole where that cannot be written:
-``crawler.warc.captures``), reading only the records it needs by offset. Damaged records are
-reported with file and offset and skipped (``strict`` stops at the first one).
+them (the ``<file>.cdxj`` the crawl writes: ``crawler.warc.captures``), reading only the
+records it needs by offset. A file whose index is missing, stale or damaged is read whole, as
+before (cheaper than indexing it); with ``write_indexes`` it is indexed with the crawl's
+indexer and the index written beside it for the next replay (read whole where it cannot be).
+Damaged records are reported with file and offset and skipped (``strict`` stops at the first one).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class ReplayOptions:
     strict: bool = False
     config_path: str | None = None
     since: date | None = None  # --since: articles published before it are not written (as in the crawl)
+    # --write-indexes: a file without a fresh CDXJ index gets one beside it (the crawl's indexer),
+    # for the next replay; by default replay writes nothing into the archive and reads such a file whole.
+    write_indexes: bool = False
 
 
 @dataclass
@@ -561,16 +565,18 @@ def kept_articles(
         yield item
 
 
-def _index_all(files: list[str], workers: int | None) -> FileIndex:
-    """Every capture of ``files``, from the CDXJ index beside each file (``crawler.warc.captures``:
-    a missing, stale or damaged one is built again, in parallel); a file no index can describe is
-    read whole. Merged in file order: the first capture of a payload or URL still wins."""
+def _index_all(files: list[str], workers: int | None, write_indexes: bool = False) -> FileIndex:
+    """Every capture of ``files``, from the fresh CDXJ index beside each file
+    (``crawler.warc.captures``); the other files are read whole, or with ``write_indexes``
+    indexed and their index written beside them (in parallel). Merged in file order: the first
+    capture of a payload or URL still wins."""
     parts: list[FileIndex | None] = []
     for path in files:
         entries = fresh_entries(Path(path))
         parts.append(None if entries is None else index_of_entries(path, entries))
     missing = [number for number, part in enumerate(parts) if part is None]
-    built = _in_pool(_built_index, [files[number] for number in missing], workers)
+    task = _built_index if write_indexes else _index_file
+    built = _in_pool(task, [files[number] for number in missing], workers)
     for number, part in zip(missing, built, strict=True):
         parts[number] = part
     origins = IndexedOrigins()
@@ -633,7 +639,7 @@ def _resolve_pending(
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
-    result = resolve_pending(pending, options, _index_all(files, workers))
+    result = resolve_pending(pending, options, _index_all(files, workers, options.write_indexes))
     consumed.extend(result.consumed)
     _merge(result.failed, result.damages, summary, report)
     return result.articles

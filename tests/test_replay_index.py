@@ -3,8 +3,9 @@
 An article's next page in another file is found through that file's ``.cdxj`` (the crawl's
 writer made it): taking the page's line out of the index, the index still fresh, is enough to
 lose the page, so the index is the only source. A file with no index, a stale one or a damaged
-line is indexed again with the crawl's indexer (the message names the index and the line), the
-new index written beside it; where it cannot be written the file is read whole, as before.
+line (the message names the index and the line) is read whole and nothing is written; with
+``write_indexes`` it is indexed with the crawl's indexer and the index written beside it,
+where it can be (else read whole).
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ def _write(directory: Path, items: list[Exchange]) -> list[Path]:
 Articles = list[dict[str, object]]
 
 
-def _replay(directory: Path, damage: list[str] | None = None) -> tuple[Articles, ReplaySummary]:
+def _replay(directory: Path, damage: list[str] | None = None, *,
+            write: bool = False) -> tuple[Articles, ReplaySummary]:
     out = io.StringIO()
     found: list[str] = []
-    summary = replay([directory], out, ReplayOptions(), workers=1, on_damage=found.append)
+    options = ReplayOptions(write_indexes=write)
+    summary = replay([directory], out, options, workers=1, on_damage=found.append)
     if damage is None:
         assert not found, found
     else:
@@ -102,15 +105,16 @@ def test_the_next_page_in_another_file_is_found_through_its_index(split_article:
     assert [article["pages"] for article in got] == [1, 1], "the index, not a read of the file, was used"
 
 
-def test_a_file_with_no_index_is_indexed_and_the_index_written_beside_it(
-    split_article: tuple[Path, list[Path]],
-) -> None:
+def test_a_file_with_no_index_is_read_whole_or_indexed_when_asked(split_article: Split) -> None:
     directory, warcs = split_article
     written = {warc: _index(warc).read_text("utf-8") for warc in warcs}
     for warc in warcs:
         _index(warc).unlink()
     got, _ = _replay(directory)
     assert [article["pages"] for article in got] == [2]
+    assert not any(_index(warc).exists() for warc in warcs), "nothing written into the archive"
+    again, _ = _replay(directory, write=True)
+    assert again == got
     assert {warc: _index(warc).read_text("utf-8") for warc in warcs} == written, "the crawl's own index"
 
 
@@ -119,6 +123,9 @@ def test_a_stale_index_is_not_used(split_article: tuple[Path, list[Path]]) -> No
     _drop_lines(_index(second), f"{SUARA}?page=2")
     _make_older(_index(second), second)  # the WARC file changed after its index was written
     got, _ = _replay(directory)
+    assert [article["pages"] for article in got] == [2], "read whole"
+    assert f"{SUARA}?page=2" not in _index(second).read_text("utf-8"), "left as it was"
+    got, _ = _replay(directory, write=True)
     assert [article["pages"] for article in got] == [2]
     assert f"{SUARA}?page=2" in _index(second).read_text("utf-8"), "indexed again and rewritten"
 
@@ -144,7 +151,10 @@ def test_a_damaged_index_line_is_named_and_the_file_indexed_again(
         got, _ = _replay(directory)
     assert [article["pages"] for article in got] == [2]
     assert f"{index} line {number}:" in caplog.text, caplog.text
-    assert f"indexing {second.name} again" in caplog.text
+    assert f"the index is not used, {second.name} is read instead" in caplog.text
+    assert index.read_text("utf-8") == "".join(lines), "left as it was"
+    got, _ = _replay(directory, write=True)
+    assert [article["pages"] for article in got] == [2]
     assert index.read_text("utf-8") == "".join(lines[: number - 1]) + line + "".join(lines[number:]), \
         "rewritten from the file"
 
@@ -168,7 +178,7 @@ def read_only(split_article: tuple[Path, list[Path]]) -> Iterator[tuple[Path, li
 
 def test_a_read_only_archive_replays_reading_its_files_whole(read_only: tuple[Path, list[Path]]) -> None:
     directory, warcs = read_only
-    got, _ = _replay(directory)
+    got, _ = _replay(directory, write=True)  # asked to write the indexes, and cannot
     assert [article["pages"] for article in got] == [2]
     assert not any(_index(warc).exists() for warc in warcs)
 
@@ -186,7 +196,6 @@ def test_a_redirect_in_another_file_is_followed_through_the_index(tmp_path: Path
     assert [article["pages"] for article in got] == [2]
     for warc in set(warcs):  # as read whole, without indexes: the same
         _index(warc).unlink()
-        _index(warc).with_name(_index(warc).name + ".tmp").mkdir()
     again, _ = _replay(tmp_path)
     assert again == got
 
@@ -225,7 +234,7 @@ def test_a_whole_file_gzip_without_offsets_is_read_whole(split_article: Split) -
     second.write_bytes(wf.whole_file_gzip(second.read_bytes()))
     _index(second).unlink()
     damage: list[str] = []
-    got, _ = _replay(directory, damage)
+    got, _ = _replay(directory, damage, write=True)
     assert [article["pages"] for article in got] == [2]
     assert damage and all("one gzip stream" in message for message in damage), damage
     assert not _index(second).exists(), "no index that would leave its records out"
