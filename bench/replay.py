@@ -43,7 +43,24 @@ SECTION = "## Replay and WARC writing"
 # ---------------------------------------------------------------------- corpus
 
 
-def build_exchanges(count: int, content_encoding: str | None = "gzip") -> list[Any]:
+SPLIT_URL = "http://www.suara.com/bisnis/2024/05/30/140500/harga-cabai-rawit-di-pasar-induk-turun-jelang-akhir-pekan"
+
+
+def split_article(content_encoding: str | None) -> tuple[Any, Any]:
+    """Page 1 and page 2 of one article (``rel=next``), written first and last: in different files,
+    so replay's cross-file step (and its capture index of every file) runs, as after any rotation."""
+    from tests.support import warcfactory as wf
+
+    first = (wf.SITES / "suara/synthetic-jsonld.html").read_bytes().replace(
+        b"</head>", f'<link rel="next" href="{SPLIT_URL}?page=2"></head>'.encode(), 1)
+    second = (wf.SITES / "suara/synthetic-amp-2017-06-21.html").read_bytes()
+    return (wf.exchange(SPLIT_URL, first, content_encoding=content_encoding,
+                        fetched=wf.DEFAULT_FETCHED - timedelta(seconds=1)),
+            wf.exchange(f"{SPLIT_URL}?page=2", second, content_encoding=content_encoding,
+                        fetched=wf.DEFAULT_FETCHED + timedelta(days=1)))
+
+
+def build_exchanges(count: int, content_encoding: str | None = "gzip", *, split: bool = False) -> list[Any]:
     from tests.support import warcfactory as wf
 
     pages = [page for page in wf.fixture_pages() if page.is_article]
@@ -55,6 +72,9 @@ def build_exchanges(count: int, content_encoding: str | None = "gzip") -> list[A
         moment = wf.DEFAULT_FETCHED + timedelta(seconds=index)
         url = f"{page.url}{joiner}copy={index}"
         exchanges.append(wf.exchange(url, body, content_encoding=content_encoding, fetched=moment))
+    if split:
+        first, last = split_article(content_encoding)
+        exchanges = [first, *exchanges, last]
     return exchanges
 
 
@@ -64,7 +84,7 @@ def write_corpus(directory: Path, exchanges: list[Any], files: int) -> list[Path
 
     total = sum(len(item.body) for item in exchanges)
     settings = ArchiveSettings(prefix="bench", rollover_bytes=max(total // files, 100_000))
-    with WarcWriter(directory, settings, warcinfo={"operator": "bench"}, host="bench") as writer:
+    with WarcWriter(directory, settings, warcinfo={"operator": "bench"}, host="bench", index=True) as writer:
         for item in exchanges:
             writer.write_exchange(item)
         return writer.close()
@@ -99,6 +119,34 @@ def child_ours(paths: list[str], workers: int) -> dict[str, Any]:
     out = io.StringIO()
     summary = replay(paths, out, ReplayOptions(), workers=workers)
     return {"records": summary.records, "articles": summary.articles, **_usage(started, cpu)}
+
+
+def child_index(paths: list[str]) -> dict[str, Any]:
+    """CPU seconds of replay's cross-file capture index of ``paths``, three ways (one process):
+    every file read whole (what replay did before it used the CDXJ indexes), from the ``.cdxj``
+    beside each file, and with no index and ``write_indexes``: in a directory that cannot be written
+    (read whole, as without ``write_indexes``) and in one that can (indexed, written beside)."""
+    import importlib
+    import shutil
+
+    replay_module = importlib.import_module("crawler.replay")  # the module; crawler.replay is the function
+
+    def timed(function: Any) -> float:
+        started = time.process_time()
+        function()
+        return time.process_time() - started
+
+    whole = timed(lambda: replay_module.merge_indexes(map(replay_module._index_file, paths)))
+    from_cdxj = timed(lambda: replay_module._index_all(paths, 1))
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as bare:
+        copies = [shutil.copy(path, bare) for path in paths]  # no indexes
+        for copy in copies:  # the index's temporary name taken: not writable, even as root
+            os.mkdir(copy + ".cdxj.tmp")
+        read_only = timed(lambda: replay_module._index_all(copies, 1, True))
+        for copy in copies:
+            os.rmdir(copy + ".cdxj.tmp")
+        built = timed(lambda: replay_module._index_all(copies, 1, True))
+    return {"whole": whole, "cdxj": from_cdxj, "read_only": read_only, "built": built}
 
 
 def _peer_file(task: tuple[str, int]) -> tuple[int, int]:
@@ -202,7 +250,7 @@ def child_build(directory: str, pages: int, files: int) -> dict[str, Any]:
     from crawler.config import ArchiveSettings
 
     root = Path(directory)
-    exchanges = build_exchanges(pages)
+    exchanges = build_exchanges(pages, split=True)
     paths = write_corpus(root / "corpus", exchanges, files)
     default_level = ArchiveSettings().gzip_level
     writes: dict[str, dict[str, float]] = {}
@@ -229,7 +277,7 @@ def _row(name: str, result: dict[str, Any]) -> str:
 
 
 def report(args: argparse.Namespace, replays: dict[str, dict[str, Any]], built: dict[str, Any],
-           load: tuple[float, float]) -> str:
+           load: tuple[float, float], index: dict[str, float]) -> str:
     rate = {k: v["articles"] / v["seconds"] for k, v in replays.items()}
     per_cpu = {k: v["articles"] / v["cpu_seconds"] for k, v in replays.items()}
     command = (f"python bench/replay.py --pages {args.pages} --files {args.files} "
@@ -240,7 +288,9 @@ def report(args: argparse.Namespace, replays: dict[str, dict[str, Any]], built: 
         f"{load[1]:.1f} at end, other work shared the machine; Python {sys.version.split()[0]}).",
         "",
         f"Corpus: {args.pages} fixture article pages (gzip-encoded responses, unique bodies) in {args.files} "
-        "WARC files written by our writer. Records: WARC records read (warcinfo, request, response); the "
+        "WARC files written by our writer with their CDXJ indexes, as the crawl writes them, and one "
+        "two-page article whose pages are in the first and the last file (so replay's cross-file step "
+        "runs, as after any rotation). Records: WARC records read (warcinfo, request, response); the "
         "peer counts the responses it processed. Wall times include process start, extractor build and "
         "output; CPU seconds are the whole process tree's (user + system), so articles per CPU-second is the "
         "per-core rate even when the machine is busy.",
@@ -262,6 +312,20 @@ def report(args: argparse.Namespace, replays: dict[str, dict[str, Any]], built: 
         f"{2 * replays['ours-1']['cpu_seconds'] / replays['ours-2']['cpu_seconds']:.2f}× |",
         f"| target ≥ 250 articles/s per core (articles per CPU-s, 1 worker) | "
         f"{'met' if per_cpu['ours-1'] >= 250 else 'NOT met'} ({per_cpu['ours-1']:.0f}) |",
+        "",
+        "Replay's cross-file capture index of the corpus (one process, CPU seconds; `child_index`): "
+        "every file read whole (replay before it used the CDXJ indexes), from the `.cdxj` beside each "
+        "file, and for files with no index: read whole (the default; `--write-indexes` in a directory "
+        "that cannot be written) and, with `--write-indexes`, indexed with the crawl's indexer and "
+        "written beside them (once).",
+        "",
+        "| capture index | CPU s | ÷ read whole |", "| --- | ---: | ---: |",
+        f"| every file read whole | {index['whole']:.2f} | 1.00 |",
+        f"| from the CDXJ indexes | {index['cdxj']:.2f} | {index['cdxj'] / index['whole']:.3f} |",
+        f"| no indexes: read whole | {index['read_only']:.2f} | "
+        f"{index['read_only'] / index['whole']:.2f} |",
+        f"| no indexes, --write-indexes: built, written beside (once) | {index['built']:.2f} | "
+        f"{index['built'] / index['whole']:.2f} |",
         "",
         f"WARC writing: the same {args.pages} pages served without Content-Encoding (plain HTML, where "
         f"gzip costs most): {2 * args.pages} response + request records. \"fsync per exchange\" is what the "
@@ -289,7 +353,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--peer-records", type=int, default=40)
     parser.add_argument("--write-results", action="store_true")
-    parser.add_argument("--child", choices=["build", "ours", "peer"])
+    parser.add_argument("--child", choices=["build", "ours", "peer", "index"])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
@@ -298,6 +362,8 @@ def main() -> None:
             result = child_build(args.paths[0], args.pages, args.files)
         elif args.child == "ours":
             result = child_ours(args.paths, args.workers)
+        elif args.child == "index":
+            result = child_index(args.paths)
         else:
             result = child_peer(args.paths, args.workers, args.peer_records)
         print(json.dumps(result))
@@ -310,7 +376,9 @@ def main() -> None:
             name = f"{kind}-{workers}"
             replays[name] = run_child(kind, built["paths"], workers=workers, limit=args.peer_records)
             print(name, replays[name], file=sys.stderr)
-    section = report(args, replays, built, (start_load, os.getloadavg()[0]))
+        index = run_child("index", built["paths"])
+        print("index", index, file=sys.stderr)
+    section = report(args, replays, built, (start_load, os.getloadavg()[0]), index)
     print(section)
     if args.write_results:
         write_results(section)

@@ -329,6 +329,8 @@ def _add_replay(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="processes (default: one per core)")
     replay.add_argument("--sites", metavar="A,B", help="comma-separated site ids to keep")
     replay.add_argument("--strict", action="store_true", help="stop at the first damaged record")
+    replay.add_argument("--write-indexes", action="store_true",
+                        help="write a CDXJ index beside each WARC file lacking a fresh one (next replays)")
     replay.add_argument("--since", type=_since, default=None, metavar="DATE",
                         help="skip articles before DATE, as the crawl does (YYYY-MM-DD, or 1d, 6h)")
     replay.add_argument("--cluster", default=None, metavar="ADDRESS",

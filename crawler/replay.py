@@ -17,8 +17,12 @@ aside) because replay makes the decisions the crawl pipeline makes, on the archi
 
 Files are processed in parallel (one task per file, a process pool of ``workers``), each
 streamed record by record. Continuations and revisit originals found in another file are
-resolved afterwards by the parent. Damaged records are reported with file and offset and
-skipped (``strict`` stops at the first one).
+resolved afterwards by the parent, from the captures of every file as their CDXJ indexes list
+them (the ``<file>.cdxj`` the crawl writes: ``crawler.warc.captures``), reading only the
+records it needs by offset. A file whose index is missing, stale or damaged is read whole, as
+before (cheaper than indexing it); with ``write_indexes`` it is indexed with the crawl's
+indexer and the index written beside it for the next replay (read whole where it cannot be).
+Damaged records are reported with file and offset and skipped (``strict`` stops at the first one).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache, partial
+from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import urljoin
 
@@ -46,6 +51,7 @@ from crawler.errors import (
 )
 from crawler.models import Page
 from crawler.sink import dedup_key
+from crawler.warc.captures import IndexedOrigins, IndexEntry, built_entries, fresh_entries
 from crawler.warc.http import HttpParseError, parse_http_response
 from crawler.warc.naming import warc_paths
 from crawler.warc.pages import (
@@ -80,6 +86,9 @@ class ReplayOptions:
     strict: bool = False
     config_path: str | None = None
     since: date | None = None  # --since: articles published before it are not written (as in the crawl)
+    # --write-indexes: a file without a fresh CDXJ index gets one beside it (the crawl's indexer),
+    # for the next replay; by default replay writes nothing into the archive and reads such a file whole.
+    write_indexes: bool = False
 
 
 @dataclass
@@ -184,6 +193,9 @@ class _Reader:
 
     def page(self, ref: PageRef, origins: OriginIndex | None = None) -> Page:
         record = read_record_at(ref.path, ref.offset, member_index=ref.member_index)
+        if (record.target_uri or "") != ref.url:  # a ref from a CDXJ index that does not fit the file
+            raise ArchiveCorrupt(f"{record.where()}: holds {record.target_uri}, its CDXJ index says "
+                                 f"{ref.url}; delete the index to have it built again")
         return self.page_of(record, ref, origins)
 
     def page_of(self, record: WarcRecord, ref: PageRef, origins: OriginIndex | None = None) -> Page:
@@ -297,8 +309,15 @@ def capture_ref(record: WarcRecord, path: str, original: Capture | None = None) 
     return PageRef(path, record.offset, url, status, location, original, record.member_index, date_us)
 
 
-def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -> PageRef | None:
-    """The capture of ``url`` (following archived redirects), preferring the first after ``after``."""
+Locate = Callable[["PageRef"], "str | None"]
+
+
+def lookup_capture(
+    by_url: dict[str, list[PageRef]], url: str, after: PageRef, locate: Locate | None = None
+) -> PageRef | None:
+    """The capture of ``url`` (following archived redirects), preferring the first after ``after``.
+
+    ``locate`` gives the Location of a redirect whose ref does not carry it (one from a CDXJ index)."""
     for _ in range(MAX_REDIRECT_HOPS + 1):
         refs = by_url.get(url)
         if not refs:
@@ -306,11 +325,32 @@ def lookup_capture(by_url: dict[str, list[PageRef]], url: str, after: PageRef) -
         here = (after.offset, after.member_index)
         later = [r for r in refs if r.path != after.path or (r.offset, r.member_index) > here]
         ref = later[0] if later else refs[-1]
-        if 300 <= ref.status < 400 and ref.location:
-            url = urljoin(url, ref.location)
-            continue
+        if 300 <= ref.status < 400:
+            location = ref.location if ref.location or locate is None else locate(ref)
+            if location:
+                url = urljoin(url, location)
+                continue
         return ref
     return None
+
+
+class _Locations:
+    """The Location header of redirect records, read by offset once each (a CDXJ line lacks it)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, int, int], str | None] = {}
+
+    def __call__(self, ref: PageRef) -> str | None:
+        place = (ref.path, ref.offset, ref.member_index)
+        if place not in self._seen:
+            try:
+                record = read_record_at(ref.path, ref.offset, member_index=ref.member_index)
+            except ArchiveError:
+                self._seen[place] = None
+            else:
+                found = capture_ref(record, ref.path)
+                self._seen[place] = found.location if found is not None else None
+        return self._seen[place]
 
 
 class _FileReplay:
@@ -525,10 +565,49 @@ def kept_articles(
         yield item
 
 
-def _index_all(files: list[str], workers: int | None) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
-    """Every capture of ``files`` (files indexed in parallel, merged in file order: the first
-    capture of a payload or URL still wins)."""
-    return merge_indexes(_in_pool(_index_file, files, workers))
+def _index_all(files: list[str], workers: int | None, write_indexes: bool = False) -> FileIndex:
+    """Every capture of ``files``, from the fresh CDXJ index beside each file
+    (``crawler.warc.captures``); the other files are read whole, or with ``write_indexes``
+    indexed and their index written beside them (in parallel). Merged in file order: the first
+    capture of a payload or URL still wins."""
+    parts: list[FileIndex | None] = []
+    for path in files:
+        entries = fresh_entries(Path(path))
+        parts.append(None if entries is None else index_of_entries(path, entries))
+    missing = [number for number, part in enumerate(parts) if part is None]
+    task = _built_index if write_indexes else _index_file
+    built = _in_pool(task, [files[number] for number in missing], workers)
+    for number, part in zip(missing, built, strict=True):
+        parts[number] = part
+    origins = IndexedOrigins()
+    by_url: dict[str, list[PageRef]] = {}
+    for part_origins, part_by_url in (part for part in parts if part is not None):
+        origins.merge(part_origins)
+        for url, refs in part_by_url.items():
+            by_url.setdefault(url, []).extend(refs)
+    return origins, by_url
+
+
+def index_of_entries(path: str, entries: Iterable[IndexEntry]) -> FileIndex:
+    """The capture index of the file ``path`` from its CDXJ entries (in file order): what
+    ``_index_file`` finds by reading it, but for the Location of redirects (``_Locations``)."""
+    origins = IndexedOrigins()
+    by_url: dict[str, list[PageRef]] = {}
+    for entry in entries:
+        kind = entry.rec_type
+        if kind not in CAPTURE_TYPES:
+            continue
+        origins.note_entry(path, entry)
+        status = entry.status if entry.status is not None else original_status(None)  # header-less revisit
+        ref = PageRef(path, entry.offset, entry.url, status, date_us=entry.date_us)
+        by_url.setdefault(entry.url, []).append(ref)
+    return origins, by_url
+
+
+def _built_index(path: str) -> FileIndex:
+    """A file's capture index from the index built for it now, or read whole (a process-pool task)."""
+    entries = built_entries(Path(path))
+    return index_of_entries(path, entries) if entries is not None else _index_file(path)
 
 
 def merge_indexes(parts: Iterable[FileIndex]) -> FileIndex:
@@ -542,7 +621,8 @@ def merge_indexes(parts: Iterable[FileIndex]) -> FileIndex:
     return origins, by_url
 
 
-def _index_file(path: str) -> tuple[OriginIndex, dict[str, list[PageRef]]]:
+def _index_file(path: str) -> FileIndex:
+    """A file's capture index by reading every record (what has no usable CDXJ index)."""
     origins = OriginIndex()
     by_url: dict[str, list[PageRef]] = {}
     for record in iter_records(path, on_damage=lambda _damage: None):
@@ -559,7 +639,7 @@ def _resolve_pending(
     summary: ReplaySummary, report: Callable[[str], None], workers: int | None,
 ) -> list[tuple[Key, str, str]]:
     """Finish articles whose continuation or revisit original is in another file (rare: rotation)."""
-    result = resolve_pending(pending, options, _index_all(files, workers))
+    result = resolve_pending(pending, options, _index_all(files, workers, options.write_indexes))
     consumed.extend(result.consumed)
     _merge(result.failed, result.damages, summary, report)
     return result.articles
@@ -571,7 +651,7 @@ def resolve_pending(pending: Iterable[Pending], options: ReplayOptions, index: F
     origins, by_url = index
     result = FileResult(index=-1, path="")
     reader = _Reader(options, result)
-    lookup = partial(lookup_capture, by_url)
+    lookup = partial(lookup_capture, by_url, locate=_Locations())
     for state in pending:
         if state.wanted is None:
             left = reader.start(state.key, state.first, lookup, origins)

@@ -40,7 +40,8 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
     if isinstance(since, str):
         since = parse_since(since)
     return ReplayOptions(max_decoded_bytes=config.crawl.max_decoded_bytes, sites=sites, strict=args.strict,
-                         config_path=str(Path(config_path).resolve()) if config_path else None, since=since)
+                         config_path=str(Path(config_path).resolve()) if config_path else None, since=since,
+                         write_indexes=bool(getattr(args, "write_indexes", False)))
 
 
 @contextlib.contextmanager

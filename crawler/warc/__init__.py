@@ -4,7 +4,8 @@ verify, recover and index.
 Modules: ``writer`` (``WarcWriter``), ``reader`` (``iter_records``, ``read_record_at``; ARC
 files through ``arc``, digests through ``digests``), ``pages`` (record → ``Page``, revisit
 originals), ``verify`` (``verify_file``), ``recover`` (``recover_file``, ``lock_for``,
-``complete_target_uris``), ``index`` (``index_file``, ``write_index``), ``commands`` (the
+``complete_target_uris``), ``index`` (``index_file``, ``write_index``), ``captures`` (a file's
+captures read back from its CDXJ index, for replay), ``commands`` (the
 ``verify``/``recover``/``index``/``wacz`` verbs; WACZ itself is ``crawler.wacz``).
 """
 
