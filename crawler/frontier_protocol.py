@@ -6,6 +6,9 @@ worker on every machine). ``tests/test_frontier_contract.py`` runs the same cont
 both. The value types (``NewUrl``, ``Claimed``, ``Row``, ``Status``, ``Kind``) live in
 ``crawler.frontier``.
 
+``open_store`` opens the one a crawl is configured for (the stores are imported when asked for,
+so this module loads neither).
+
 The crawl-wide parts (``shared``, ``worker``, ``halted``, ``pace``) are what lets several
 processes on several machines crawl one frontier; the SQLite store answers them as a
 frontier of one process does (not shared, no worker number, never halted, local pacing).
@@ -14,6 +17,7 @@ frontier of one process does (not shared, no worker number, never halted, local 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -92,3 +96,19 @@ class FrontierStore(Protocol):
     def robots(self) -> SharedRobots | None:
         """Fetches robots.txt once per origin per TTL crawl-wide (None: per process)."""
         ...
+
+
+def open_store(
+    archive_dir: str | Path, *, url: str | None = None, crawl: str = "crawl", reset: bool = False,
+    lease_s: float = 60.0, max_pages: int | None = None,
+) -> FrontierStore:
+    """The frontier a crawl runs on: SQLite under ``archive_dir`` (``url`` None), or the Redis
+    at ``url`` (``redis://HOST:PORT/DB``) shared by every worker of crawl ``crawl``, where
+    ``max_pages`` is crawl-wide."""
+    if url is None:
+        from crawler.frontier import Frontier
+
+        return Frontier.open(archive_dir, reset=reset)
+    from crawler.frontier_redis import RedisFrontier
+
+    return RedisFrontier.open(url, crawl, lease_s=lease_s, max_pages=max_pages)

@@ -51,7 +51,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -59,8 +59,10 @@ from redis.retry import Retry
 
 from crawler.errors import ConfigError, FrontierError
 from crawler.frontier import REFRESHED, Claimed, Kind, NewUrl, Row, Shard, Status, pace_key
-from crawler.frontier_protocol import Halt
 from crawler.robots import UNAVAILABLE_RETRY_S, Loader, RobotsResponse
+
+if TYPE_CHECKING:  # a type only: the protocol module opens this store, so no import back
+    from crawler.frontier_protocol import Halt
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 One Python process is bound to one core by the GIL: fetching, archiving and extracting many
 hosts at speed needs more. The process the user started holds the archive lock, recovers
 files, opens the round and adds the seeds, then starts ``processes - 1`` peers. Each peer is a
-``Crawl`` with its own fetcher, WARC files (``.p<shard>.`` in their names) and frontier
+``CrawlLoop`` with its own fetcher, WARC files (``.p<shard>.`` in their names) and frontier
 connection, appending whole lines to the same ``articles.jsonl``. A process takes a host when
 it first claims one of its URLs and keeps it for the run (``Shard``), so a host's pace,
 robots.txt and Retry-After pauses stay with one process and stay exact.
@@ -15,6 +15,9 @@ parent that dies after it is armed, and a spawned peer arms it only once its int
 so the first process passes its pid down, and a peer whose parent is no longer that pid right
 after arming (it was re-parented: the crawler died meanwhile) ends itself; a running peer also
 looks at its parent whenever it polls the stop counter.
+
+Layering: this module depends on the crawl loop (``crawler.loop``), which knows the peers only
+as a ``crawler.crawlrun.Coordinator``; ``crawler.pipeline.Crawl`` joins the two.
 """
 
 from __future__ import annotations
@@ -26,38 +29,24 @@ import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler.crawlrun import CrawlOptions, PeerResult
 from crawler.errors import full_disk_as_out_of_space
 from crawler.faults import FaultInjector
 from crawler.frontier import Shard
+from crawler.loop import CrawlLoop
 
-if TYPE_CHECKING:  # types only: the pipeline imports this module, never the reverse
+if TYPE_CHECKING:
     from crawler.config import Config
-    from crawler.pipeline import CrawlOptions, SiteProgress
 
     PeerMain = Callable[[Config, CrawlOptions, Shard, Synchronized[int], Synchronized[int]], "PeerResult"]
 
-__all__ = ["PeerResult", "Peers"]
+__all__ = ["PeerResult", "Peers", "peer_main"]
 
 _PR_SET_PDEATHSIG = 1
 STOP_POLL_S = 0.1
-
-
-@dataclass(frozen=True)
-class PeerResult:
-    """What a peer reports when it ends: the parts of the summary the frontier does not hold."""
-
-    progress: dict[str, SiteProgress]
-    articles_written: int
-    duplicates: int
-    warcs: tuple[Path, ...]
-    interrupted: bool
-    hit_max_pages: bool
-    robots_unavailable: tuple[str, ...]
 
 
 class Peers:
@@ -180,3 +169,13 @@ async def watch_stops(stops: Synchronized[int], cut: Synchronized[int], request_
             was_cut = True
             on_cut()
         await asyncio.sleep(STOP_POLL_S)
+
+
+def peer_main(config: Config, options: CrawlOptions, shard: Shard, stops: Synchronized[int],
+              cut: Synchronized[int]) -> PeerResult:
+    """A peer process's crawl of its shard (``run_peer`` runs it in each peer)."""
+
+    async def watch(loop: CrawlLoop) -> None:
+        await watch_stops(stops, cut, loop.request_stop, loop.wind_down)
+
+    return asyncio.run(CrawlLoop(config, options, shard=shard).run_peer(watch))

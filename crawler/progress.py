@@ -26,11 +26,11 @@ from rich.live import Live
 from rich.logging import RichHandler
 from rich.table import Table
 
+from crawler.crawlrun import CrawlSummary, SiteProgress
 from crawler.errors import InputError
 from crawler.frontier import Status
 from crawler.health import summary_lines as health_lines
 from crawler.outcomes import Group, Outcome, answered, classify, failures, refusal, refusal_hint
-from crawler.pipeline import CrawlSummary, SiteProgress
 
 PLAIN_EVERY_S = 10.0
 LIVE_REFRESH_PER_S = 4

@@ -92,8 +92,18 @@ def test_extraction_alone_loads_no_network_or_archive_code(loaded: dict[str, lis
         assert not heavy, f"import {name} loads {heavy}"
 
 
-def test_peers_do_not_load_the_crawl_loop(loaded: dict[str, list[str]]) -> None:
-    assert "crawler.pipeline" not in loaded["crawler.peers"]
+def test_process_management_depends_on_the_loop_never_the_reverse(loaded: dict[str, list[str]]) -> None:
+    """``crawler.loop`` knows the peers only as a ``Coordinator``; ``crawler.peers`` runs loops;
+    ``crawler.pipeline`` joins the two."""
+    assert "crawler.peers" not in loaded["crawler.loop"] and "crawler.pipeline" not in loaded["crawler.loop"]
+    assert "crawler.loop" in loaded["crawler.peers"] and "crawler.pipeline" not in loaded["crawler.peers"]
+
+
+def test_the_loops_parts_do_not_load_the_loop(loaded: dict[str, list[str]]) -> None:
+    for part in ("crawler.durability", "crawler.archivedir", "crawler.crawlrun", "crawler.frontier_protocol"):
+        above = [m for m in loaded[part] if m in ("crawler.loop", "crawler.pipeline", "crawler.peers")]
+        assert not above, f"import {part} loads {above}"
+    assert "crawler.frontier_redis" not in loaded["crawler.frontier_protocol"]  # opened when asked for
 
 
 def _imports(name: str, path: Path) -> set[str]:
