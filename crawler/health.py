@@ -378,7 +378,7 @@ def _append_run(history: dict[str, Any], run: dict[str, SiteHealth], ended: str)
 
 
 class CrawlEnd(Protocol):
-    """What ``record_crawl`` reads of a crawl's summary (``crawler.pipeline.CrawlSummary``)."""
+    """What ``record_crawl`` reads of a crawl's summary (``crawler.crawlrun.CrawlSummary``)."""
 
     @property
     def progress(self) -> Mapping[str, SiteProgress]: ...

@@ -64,7 +64,7 @@ from crawler.crawlrun import (
     share_of,
 )
 from crawler.decode import page_from_exchange
-from crawler.discover import Discovered, Limits, Link, discover, listing_url, should_paginate
+from crawler.discover import Limits, discover
 from crawler.durability import GroupCommit, WarcLanes, in_thread
 from crawler.errors import (
     ArchiveError,
@@ -73,7 +73,6 @@ from crawler.errors import (
     ExtractionError,
     FrontierError,
     OutOfSpace,
-    ScopeViolation,
     UsageError,
     full_disk_as_out_of_space,
 )
@@ -83,12 +82,12 @@ from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
 from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.health import record_crawl
+from crawler.linkpolicy import LinkPolicy
 from crawler.models import Article, Exchange, Page, Source
 from crawler.outcomes import SiteProgress, deferrals, is_challenge, unreachable
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink
 from crawler.transport import ProxyRoutes
-from crawler.urls import canonicalize
 from crawler.warc.writer import WarcWriter
 
 log = logging.getLogger(__name__)
@@ -160,6 +159,8 @@ class CrawlLoop:
         self._assembly_rules = AssemblyRules(self._extractor, config.crawl.max_url_length, options.since)
         settings = config.crawl
         self._scope = Scope.build(self.sites, config.network.allow_private_addresses, settings.max_url_length)
+        self._links = LinkPolicy(self.sites, self._extractor, self._scope, settings, seeds=options.seeds,
+                                 since=options.since)
         self._limits = Limits(settings.max_url_length, settings.max_sitemap_urls, settings.max_sitemap_bytes)
         self.progress: dict[str, SiteProgress] = {site.id: SiteProgress() for site in self.sites}
         self._stop = asyncio.Event()
@@ -229,7 +230,7 @@ class CrawlLoop:
         if released:
             log.warning("%d URLs were in progress when the last run stopped; queued again", released)
         self._forget_removed_sites()
-        seeds = self._seed_urls()  # before any file is opened: a bad --seed is a config error
+        seeds = self._links.seed_urls()  # before any file is opened: a bad --seed is a config error
         round_ = self._frontier.begin_run()
         log.info("round %d (%s)", round_, "resumed" if released else "started")
         warcs: list[Path] = []
@@ -338,55 +339,6 @@ class CrawlLoop:
             count = self._frontier.skip_where(site_id, "site_removed")
             if count:
                 log.warning("site %r is no longer configured: %d queued URLs skipped", site_id, count)
-
-    def _seed_urls(self) -> list[NewUrl]:
-        if self.options.seeds:
-            return [self._command_line_seed(url) for url in self.options.seeds]
-        seeds: list[NewUrl] = []
-        for site in self.sites:
-            for template in site.seeds.listings:
-                extra = {"template": template, "page": 1} if "{page}" in template else None
-                url = self._seed_url(listing_url(template, 1), site)
-                seeds.append(self._new(url, site, Kind.LISTING, extra=extra))
-            seeds += [self._new(self._seed_url(url, site), site, Kind.FEED) for url in site.seeds.feeds]
-            seeds += [self._new(self._seed_url(url, site), site, Kind.SITEMAP) for url in site.seeds.sitemaps]
-        return seeds
-
-    def _seed_url(self, raw: str, site: Site) -> str:
-        try:
-            return canonicalize(raw, max_length=self.config.crawl.max_url_length)
-        except ScopeViolation as exc:
-            raise ConfigError(f"sites.{site.id}.seeds: {exc}") from exc
-
-    def _command_line_seed(self, raw: str) -> NewUrl:
-        try:
-            url = canonicalize(raw, max_length=self.config.crawl.max_url_length)
-        except ScopeViolation as exc:
-            raise UsageError(f"--seed {raw}: {exc}") from exc
-        site = self._extractor.site_for(url)
-        if site is None or site.id not in self._site_ids:
-            known = ", ".join(f"{s.id} ({', '.join(s.domains)})" for s in self.sites)
-            raise UsageError(
-                f"--seed {raw}: no selected site covers host {url.split('/')[2]!r}; selected: {known}. "
-                "Add the site to config.yaml or pick it with --sites"
-            )
-        kind = Kind.ARTICLE if self._extractor.is_article_url(url) else Kind.SEED
-        return self._new(url, site, kind)
-
-    def _new(
-        self, url: str, site: Site, kind: Kind, *, depth: int = 0, found_on: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> NewUrl:
-        return NewUrl(
-            url=url, site=site.id, kind=kind, depth=depth, discovered_from=found_on,
-            host=self._pace_key(url, site), extra=extra,
-        )
-
-    def _pace_key(self, url: str, site: Site) -> str:
-        try:
-            return self._scope.pace_key(url, site)
-        except ScopeViolation:
-            return url
 
     @contextlib.contextmanager
     def _signal_handlers(self) -> Iterator[None]:
@@ -611,56 +563,12 @@ class CrawlLoop:
                         ", ".join(found.malformed_examples))
         new: list[NewUrl] = []
         for link in found.links:
-            queued = self._article_link(link, claimed)
+            queued = self._links.article_link(link, claimed)
             if queued is not None:
                 new.append(queued)
-        new += self._followers(claimed, site, found)
+        new += self._links.followers(claimed, site, found)
         added = self._frontier.add(new)
         log.info("%s: %s with %d links, %d new", claimed.url, found.kind, len(found.links), added)
-
-    def _article_link(self, link: Link, claimed: Claimed) -> NewUrl | None:
-        if not self._extractor.is_article_url(link.url):
-            return None
-        site = self._extractor.site_for(link.url)
-        if site is None or site.id not in self._site_ids:
-            return None
-        new = self._new(link.url, site, Kind.ARTICLE, depth=claimed.depth + 1, found_on=claimed.url)
-        since = self.options.since
-        if since is not None and link.published is not None and link.published < since:
-            return replace(new, status=Status.SKIPPED, reason="before_since")
-        return new
-
-    def _followers(self, claimed: Claimed, site: Site, found: Discovered) -> list[NewUrl]:
-        """Child sitemaps and the next listing page, within the depth and page caps."""
-        settings = self.config.crawl
-        depth = claimed.depth + 1
-        new = [
-            self._new(url, site, Kind.SITEMAP, depth=depth, found_on=claimed.url)
-            for url in found.sitemaps
-            if depth <= settings.max_sitemap_depth and self._in_site(url, site)
-        ]
-        if found.sitemaps and depth > settings.max_sitemap_depth:
-            log.warning("%s: %d child sitemaps not followed: beyond max_sitemap_depth=%d", claimed.url,
-                        len(found.sitemaps), settings.max_sitemap_depth)
-        number = int(claimed.extra.get("page", 1))
-        template = claimed.extra.get("template")
-        if not should_paginate(found, number, settings.max_listing_pages, self.options.since):
-            return new
-        extra: dict[str, Any] = {"page": number + 1}
-        if isinstance(template, str):
-            extra["template"] = template
-            next_url: str | None = listing_url(template, number + 1)
-        else:
-            next_url = found.next_page
-        if next_url is not None and self._in_site(next_url, site):
-            new.append(
-                self._new(next_url, site, Kind.LISTING, depth=depth, found_on=claimed.url, extra=extra)
-            )
-        return new
-
-    def _in_site(self, url: str, site: Site) -> bool:
-        found = self._extractor.site_for(url)
-        return found is not None and found.id == site.id
 
     # ------------------------------------------------------------ articles
 
@@ -719,7 +627,7 @@ class CrawlLoop:
                    for exchange in result.exchanges]
         progress = self.progress.setdefault(claimed.site, SiteProgress())
         progress.fetched += bool(result.exchanges)
-        row = self._new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
+        row = self._links.new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
         if result.final is None or result.final.status != 200 or not sources:
             why = result.state or (f"http_{result.final.status}" if result.final else "no_response")
             log.info("%s: continuation %s not available (%s)", claimed.url, url, why)

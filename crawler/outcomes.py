@@ -13,7 +13,7 @@ detail (the status code or the reason). On top of the counts:
 * a site was **unreachable** when it was asked and nothing answered: every attempt ended in a
   network failure (``network_cause`` names it: name resolution, connection refused, proxy).
 
-Any of the three makes the run exit 3 (``crawler.pipeline.CrawlSummary.exit_code``).
+Any of the three makes the run exit 3 (``crawler.crawlrun.CrawlSummary.exit_code``).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ class Peers:
     def __init__(self, count: int, main: PeerMain) -> None:
         """Start the processes now (they import the crawler while this one gets ready); they
         crawl from ``start`` on, each running ``main`` (a module-level function of the crawl
-        loop: ``crawler.pipeline.peer_main``, handed in so this module does not import it)."""
+        loop: ``peer_main`` below, handed in so tests can run another)."""
         context = multiprocessing.get_context("spawn")  # not fork: this process has threads
         self._count = count
         self._stops: Synchronized[int] = context.Value("i", 0)
