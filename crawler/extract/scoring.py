@@ -178,7 +178,10 @@ def _finish(block: Block) -> None:
     """A block's subtree is read: score its own prose runs, add its totals to its parent."""
     if block.pieces:
         points = 0.0
-        for piece in _BLANK_LINE.split("".join(block.pieces)):
+        joined = "".join(block.pieces)
+        # collapsing whitespace only shortens: a shorter text holds no prose run
+        runs = (_BLANK_LINE.split(joined) if "\n" in joined else (joined,)) if len(joined) >= MIN_RUN_CHARS else ()
+        for piece in runs:
             run = " ".join(piece.split())
             if len(run) >= MIN_RUN_CHARS:
                 block.prose += len(run)
