@@ -229,18 +229,39 @@ def _authors(doc: Document, generation: CompiledGeneration | None, names: Sequen
 def _fallback_authors(doc: Document, candidates: Sequence[str], names: Sequence[str]) -> list[str]:
     """Machine metadata often names the editor or the publisher: publishers are left out, the
     first candidate list whose names a reader can see on the page is preferred, then the names
-    of a visible byline, then the first candidate list."""
-    lists = [metadata.clean_authors(specs.values(doc, s, many=True), None, names) for s in candidates]
-    lists = [found for found in lists if found]
-    if lists:
-        body = doc.tree.body
-        visible = " ".join(body.text(deep=True, separator=" ").split()).lower() if body is not None else ""
-        for found in lists:
-            if all(name.lower() in visible for name in found):
-                return found
+    of a visible byline, then the first candidate list. Candidates are read in order, only as
+    far as needed."""
+    first: list[str] = []
+    visible = _VisibleText(doc)
+    for spec in candidates:
+        found = metadata.clean_authors(specs.values(doc, spec, many=True), None, names)
+        if not found:
+            continue
+        if all(visible.shows(name) for name in found):
+            return found
+        first = first or found
     shown = generic.visible_authors(doc) or generic.labelled_authors(doc)
     byline = metadata.clean_authors(shown, None, names)
-    return byline or (lists[0] if lists else [])
+    return byline or first
+
+
+class _VisibleText:
+    """Whether the body's text shows a name, case and runs of whitespace ignored. The text is
+    read once, on the first question, and not collapsed: the name's words are matched with
+    any whitespace between them (collapsing a whole page costs far more than a search)."""
+
+    def __init__(self, doc: Document) -> None:
+        self._doc = doc
+        self._text: str | None = None
+
+    def shows(self, name: str) -> bool:
+        if self._text is None:
+            body = self._doc.tree.body
+            self._text = body.text(deep=True, separator=" ").lower() if body is not None else ""
+        words = name.lower().split()
+        if not words:
+            return True
+        return re.search(r"\s+".join(map(re.escape, words)), self._text) is not None
 
 
 def _tags(doc: Document, generation: CompiledGeneration | None) -> list[str]:

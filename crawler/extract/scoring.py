@@ -17,7 +17,8 @@ furniture words), the whole run between the first and the last of them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 from selectolax.lexbor import LexborNode
 
+from crawler.extract import tags
 from crawler.extract.text import BLOCK_TAGS, SKIP_TAGS
 
 MIN_RUN_CHARS = 25
@@ -45,20 +47,27 @@ FURNITURE = frozenset({"nav", "footer", "aside", "header"})
 # container of an article; the element around the paragraphs is).
 PARAGRAPH_TAGS = frozenset({"p", "li", "dd", "dt", "pre", "h2", "h3", "h4", "h5", "h6", "td", "th"})
 HOLDER_TAGS = BLOCK_TAGS | {"td", "article", "section", "main", "body", "blockquote"}
+_SKIP_IDS, _FURNITURE_IDS, _HOLDER_IDS = tags.ids(SCORE_SKIP), tags.ids(FURNITURE), tags.ids(HOLDER_TAGS)
+_PARAGRAPH_IDS = tags.ids(PARAGRAPH_TAGS)
+_TEXT, _BR, _A = tags.TEXT, tags.tag_id("br"), tags.tag_id("a")
+_BLANK_LINE = re.compile(r"\n\s*\n")
 
 
-@dataclass(eq=False)
 class Block:
     """One block-level element and what its subtree holds."""
 
-    node: LexborNode
-    parent: Block | None
-    text: int = 0
-    linked: int = 0
-    prose: int = 0
-    points: float = 0.0
-    pieces: list[str] = field(default_factory=list)
-    children: list[Block] = field(default_factory=list)
+    __slots__ = ("children", "linked", "node", "parent", "pieces", "points", "prose", "tag", "text")
+
+    def __init__(self, node: LexborNode, parent: Block | None, tag: int = 0) -> None:
+        self.node = node
+        self.parent = parent
+        self.tag = tag  # lexbor's tag id (``tags``)
+        self.text = 0
+        self.linked = 0
+        self.prose = 0
+        self.points = 0.0
+        self.pieces: list[str] = []
+        self.children: list[Block] = []
 
     @property
     def link_density(self) -> float:
@@ -114,7 +123,7 @@ def markers() -> Markers:
 
 def analyse(body: LexborNode) -> list[Block]:
     """Blocks of the subtree in document order (the first is ``body``'s own)."""
-    root = Block(body, None)
+    root = Block(body, None, body.tag_id)
     blocks = [root]
     # one flat stack of (node, block, linked); node None marks the end of a block's subtree
     stack: list[tuple[LexborNode | None, Block, bool]] = []
@@ -124,14 +133,14 @@ def analyse(body: LexborNode) -> list[Block]:
     while child is not None:
         push((child, root, False))
         child = child.prev
-    skip, holders, furniture = SCORE_SKIP, HOLDER_TAGS, FURNITURE
+    skip, holders, furniture = _SKIP_IDS, _HOLDER_IDS, _FURNITURE_IDS
     while stack:
         node, block, linked = pop()
         if node is None:
             _finish(block)
             continue
-        tag = node.tag
-        if tag == "-text":
+        tag = node.tag_id
+        if tag == _TEXT:
             text = node.text_content
             if text:
                 size = len(text.strip())
@@ -143,7 +152,7 @@ def analyse(body: LexborNode) -> list[Block]:
                     block.text += size
                     block.pieces.append(text)
             continue
-        if tag == "br":
+        if tag == _BR:
             block.pieces.append("\n\n")
             continue
         if tag in skip:
@@ -151,12 +160,12 @@ def analyse(body: LexborNode) -> list[Block]:
                 block.linked += len(node.text(deep=True).strip())
             continue
         if tag in holders:
-            inner = Block(node, block)
+            inner = Block(node, block, tag)
             block.children.append(inner)
             blocks.append(inner)
             push((None, inner, linked))
             block = inner
-        elif tag == "a":
+        elif tag == _A:
             linked = True
         child = node.last_child
         while child is not None:
@@ -170,7 +179,12 @@ def _finish(block: Block) -> None:
     """A block's subtree is read: score its own prose runs, add its totals to its parent."""
     if block.pieces:
         points = 0.0
-        for piece in re.split(r"\n\s*\n", "".join(block.pieces)):
+        joined = "".join(block.pieces)
+        # collapsing whitespace only shortens: a shorter text holds no prose run
+        runs: Sequence[str] = ()
+        if len(joined) >= MIN_RUN_CHARS:
+            runs = _BLANK_LINE.split(joined) if "\n" in joined else (joined,)
+        for piece in runs:
             run = " ".join(piece.split())
             if len(run) >= MIN_RUN_CHARS:
                 block.prose += len(run)
@@ -178,7 +192,7 @@ def _finish(block: Block) -> None:
         block.pieces = []
         if points:
             target: Block | None = block
-            if block.node.tag in PARAGRAPH_TAGS and block.parent is not None:
+            if block.tag in _PARAGRAPH_IDS and block.parent is not None:
                 target = block.parent
             for weight in CREDIT:
                 if target is None:
@@ -299,7 +313,7 @@ def _belongs(sibling: Block, block: Block) -> bool:
     if sibling.link_density > SIBLING_MAX_LINK_DENSITY or sibling.prose < MIN_RUN_CHARS:
         return False
     node = sibling.node
-    if node.tag not in PARAGRAPH_TAGS and (node.tag != block.node.tag or not _same_kind(node, block.node)):
+    if sibling.tag not in _PARAGRAPH_IDS and (sibling.tag != block.tag or not _same_kind(node, block.node)):
         return False
     return not is_noise(node)
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
-from crawler.extract import boilerplate
+from crawler.extract import boilerplate, tags
 
 BLOCK_TAGS = frozenset({
     "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "h1", "h2", "h3",
@@ -135,6 +136,13 @@ class Paragraph:
 
 _BLOCK_END = 0
 _LINK_END = 1
+_BLOCK_IDS = tags.ids(BLOCK_TAGS)
+_TEXT, _BR, _HR, _A = tags.TEXT, tags.tag_id("br"), tags.tag_id("hr"), tags.tag_id("a")
+
+
+@lru_cache(maxsize=16)
+def _skip_ids(names: frozenset[str]) -> frozenset[int]:
+    return tags.ids(names)
 
 
 def paragraphs(
@@ -156,6 +164,7 @@ def paragraphs(
                 found.append(Paragraph(text, min(linked, len(text))))
         linked = 0
 
+    skip_tags = _skip_ids(skip)
     stack: list[LexborNode | int] = [container]
     while stack:
         node = stack.pop()
@@ -165,19 +174,19 @@ def paragraphs(
             else:
                 flush()
             continue
-        tag = node.tag
-        if tag == "-text":
+        tag = node.tag_id
+        if tag == _TEXT:
             piece = node.text_content or ""
             current.append(piece)
             if in_link:
                 linked += len(piece.strip())
-        elif tag == "br" or tag == "hr":
+        elif tag == _BR or tag == _HR:
             flush()
-        elif tag not in skip and not (skip_ids and node.mem_id in skip_ids):
-            if tag in BLOCK_TAGS:
+        elif tag not in skip_tags and not (skip_ids and node.mem_id in skip_ids):
+            if tag in _BLOCK_IDS:
                 flush()
                 stack.append(_BLOCK_END)
-            elif tag == "a":
+            elif tag == _A:
                 in_link += 1
                 stack.append(_LINK_END)
             child = node.last_child
