@@ -32,7 +32,12 @@ from crawler.errors import CrawlerError  # noqa: E402
 from crawler.extract import extract  # noqa: E402
 from crawler.models import Page  # noqa: E402
 
-DEFAULT_BENCHMARK = ROOT.parent.parent / "shared" / "benchmarks" / "article-extraction-benchmark"
+# ../shared beside the checkout (a clone one level deeper finds it one more level up)
+DEFAULT_BENCHMARK = next(
+    (path for base in (ROOT.parent, ROOT.parent.parent)
+     if (path := base / "shared" / "benchmarks" / "article-extraction-benchmark").is_dir()),
+    ROOT.parent / "shared" / "benchmarks" / "article-extraction-benchmark",
+)
 
 
 def load_scorer(folder: Path) -> ModuleType:
