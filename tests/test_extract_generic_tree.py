@@ -150,3 +150,13 @@ def test_a_writer_line_in_the_text_is_the_last_resort_for_authors() -> None:
     story = "".join(f"<p>{text}</p>" for text in EN)
     page = f"<div class='story'>{story}<p>Reporter: Andi Wijaya</p></div>"
     assert _extract(page).authors == ("Andi Wijaya",)
+
+
+def test_credit_rows_and_a_desk_code_after_the_last_paragraph_are_cut() -> None:
+    story = "".join(f"<p>{text}</p>" for text in EN)
+    page = (
+        f"<div class='story'>{story}<p><strong>(FHM)</strong></p>"
+        "<table><tr><td>Penulis</td><td>: Rina Lestari</td></tr>"
+        "<tr><td>Editor</td><td>: Budi Santoso</td></tr></table></div>"
+    )
+    assert _extract(page).body.split("\n\n") == EN
