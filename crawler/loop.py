@@ -2,7 +2,7 @@
 
 One ``CrawlLoop`` runs a bounded number of workers (``crawl.concurrency``). A dispatcher claims
 due URLs from the frontier spread over hosts, skipping hosts already at their concurrency cap;
-each worker fetches its URL (``Fetcher``: scope, robots, pacing, retries, redirects), writes
+each worker (``crawler.worker.PageWorker``) fetches its URL (``Fetcher``: scope, robots, pacing, retries, redirects), writes
 every exchange to WARC, then
 
 * a listing, feed or sitemap: discovers links and adds them to the frontier;
@@ -40,19 +40,18 @@ import re
 import signal
 import socket
 import time
-import traceback
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
 from crawler.archivedir import check_writable, recover_open_warcs
-from crawler.assemble import Assembled, Assembly, AssemblyRules
+from crawler.assemble import AssemblyRules
 from crawler.config import Config, Site
 from crawler.crawlrun import (
     Coordinator,
@@ -63,32 +62,27 @@ from crawler.crawlrun import (
     merged_progress,
     share_of,
 )
-from crawler.decode import page_from_exchange
-from crawler.discover import Limits, discover
+from crawler.discover import Limits
 from crawler.durability import GroupCommit, WarcLanes, in_thread
 from crawler.errors import (
-    ArchiveError,
     ConfigError,
-    DecodeError,
-    ExtractionError,
-    FrontierError,
     OutOfSpace,
     UsageError,
     full_disk_as_out_of_space,
 )
 from crawler.extract import Extractor
 from crawler.faults import FaultInjector
-from crawler.fetch import Fetcher, FetchResult
-from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Kind, NewUrl, Shard, Status
+from crawler.fetch import Fetcher
+from crawler.frontier import STATE_DIR, ArchiveLock, Claimed, Frontier, Shard, Status
 from crawler.frontier_protocol import FrontierStore, open_store
 from crawler.health import record_crawl
 from crawler.linkpolicy import LinkPolicy
-from crawler.models import Article, Exchange, Page, Source
-from crawler.outcomes import SiteProgress, deferrals, is_challenge, unreachable
+from crawler.models import Exchange
+from crawler.outcomes import SiteProgress, deferrals, unreachable
 from crawler.scope import Resolver, Scope, system_resolver
 from crawler.sink import JsonlSink
 from crawler.transport import ProxyRoutes
-from crawler.warc.writer import WarcWriter
+from crawler.worker import PageWorker
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +97,6 @@ T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- the crawl
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """How a fetched URL is settled: its ``done:<reason>`` and rows settled with it
-    (the continuation pages of an article, recorded done when the article is)."""
-
-    reason: str | None
-    settled: tuple[NewUrl, ...] = ()
 
 
 class CrawlLoop:
@@ -177,6 +162,7 @@ class CrawlLoop:
         self._commit: GroupCommit
         self._sink: JsonlSink
         self._fetcher: Fetcher
+        self._worker: PageWorker
 
     # ------------------------------------------------------------ public
 
@@ -316,6 +302,12 @@ class CrawlLoop:
             self._fetcher.politeness.shared = self._frontier.pace()  # a Redis frontier paces crawl-wide
             self._fetcher.robots.shared = self._frontier.robots()  # and fetches robots.txt once
             self._fetcher.restore_pauses(self._frontier.host_pauses(time.time()))  # pauses outlive a stop
+            self._worker = PageWorker(
+                settings=self.config.crawl, sites=self.sites, progress=self.progress, frontier=self._frontier,
+                fetcher=self._fetcher, warcs=self._warcs, commit=self._commit, sink=self._sink,
+                faults=self._faults, links=self._links, assembly_rules=self._assembly_rules,
+                limits=self._limits, cpu=self._cpu, report=self._report,
+            )
             yield
 
     def _warcinfo(self) -> dict[str, str]:
@@ -446,7 +438,7 @@ class CrawlLoop:
         )
         for claimed in claims:
             self._claimed_total += 1
-            task = asyncio.create_task(self._process(claimed), name=claimed.url)
+            task = asyncio.create_task(self._worker.process(claimed), name=claimed.url)
             running[task] = claimed
 
     def _halted(self) -> bool:
@@ -470,172 +462,9 @@ class CrawlLoop:
             log.warning("%d URLs in flight stay in_progress until the next start: %s", len(running), exc)
         running.clear()
 
-    # ------------------------------------------------------------ one URL
-
-    async def _process(self, claimed: Claimed) -> None:
-        """One URL behind the last guard: an unexpected exception fails this URL
-        (``failed:internal``, the exception kept in its frontier row), never the crawl, so a
-        resume does not meet it again. Disk and frontier failures still end the run."""
-        try:
-            await self._process_url(claimed)
-        except _RUN_FAILURES:
-            raise
-        except Exception as exc:  # the last guard: whatever a page or a bug raises, one URL pays
-            self._fail_internal(claimed, exc)
-
-    def _fail_internal(self, claimed: Claimed, exc: Exception) -> None:
-        detail = _describe(exc)
-        log.error("%s: unexpected error, URL failed:internal, the crawl goes on: %s", claimed.url, detail)
-        if self._frontier.mark_internal_failure(claimed.id, detail):
-            progress = self.progress.setdefault(claimed.site, SiteProgress())
-            progress.settle(Status.FAILED, "internal", claimed.kind)
-        else:
-            log.error("%s: the error came after the URL was settled; its state is kept", claimed.url)
-
-    async def _process_url(self, claimed: Claimed) -> None:
-        progress = self.progress.setdefault(claimed.site, SiteProgress())
-        site = self._site(claimed.site)
-        assert site is not None, "claims are limited to the selected sites"
-        result = await self._fetcher.fetch(claimed.url)
-        sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
-                   for exchange in result.exchanges]
-        progress.fetched += bool(result.exchanges)  # only what got an answer
-        progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
-        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
-            raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
-        try:
-            if result.final is None or not sources:
-                self._finish_unfetched(claimed, result, progress)
-                return
-            outcome = await self._handle(claimed, site, result.final, sources[-1], progress)
-        except (DecodeError, ExtractionError) as exc:
-            log.warning("%s: %s", claimed.url, exc)
-            progress.settle(Status.FAILED, exc.reason)
-            self._frontier.mark_failed(claimed.id, exc.reason)
-        else:
-            await self._commit.durable()
-            self._faults.hit("before_frontier_commit")
-            last = sources[-1]
-            self._frontier.mark_done(
-                claimed.id, outcome.reason, warc=last.warc, offset=last.offset, settled=outcome.settled
-            )
-            progress.settle(Status.DONE, outcome.reason, claimed.kind)
-        finally:
-            self._report(claimed.site, progress)
-
-    def _finish_unfetched(self, claimed: Claimed, result: FetchResult, progress: SiteProgress) -> None:
-        error = result.error
-        reason = error.reason if error is not None else "no_response"
-        message = str(error) if error is not None else None
-        if result.retry_at is not None:
-            progress.settle(Status.TODO, reason, due=result.retry_at, message=message)
-            self._frontier.defer(claimed.id, result.retry_at, reason)
-        elif result.skipped:
-            progress.settle(Status.SKIPPED, reason)
-            self._frontier.mark_skipped(claimed.id, reason)
-        else:
-            progress.settle(Status.FAILED, reason, message=message)
-            self._frontier.mark_failed(claimed.id, reason)
-
-    async def _handle(
-        self, claimed: Claimed, site: Site, final: Exchange, source: Source, progress: SiteProgress
-    ) -> _Outcome:
-        """Read a fetched page: discover its links or extract its article."""
-        if is_challenge(final):
-            return _Outcome("challenge")
-        if final.status >= 300:  # done:http_<status>: counted by crawler.outcomes
-            return _Outcome(f"http_{final.status}")
-        if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
-            assembly, done = await self._on_cpu(self._begin, final, source)
-            return await self._article(claimed, assembly, done, progress)
-        page = await self._on_cpu(page_from_exchange, final, source, self.config.crawl.max_decoded_bytes)
-        await self._discover(claimed, site, page)
-        return _Outcome(None)
-
-    # ------------------------------------------------------------ discovery
-
-    async def _discover(self, claimed: Claimed, site: Site, page: Page) -> None:
-        found = await self._on_cpu(
-            discover, page, links_css=site.listing.links, next_css=site.listing.next, limits=self._limits
-        )
-        if found.malformed:
-            log.warning("%s: %d malformed entries dropped (e.g. %s)", claimed.url, found.malformed,
-                        ", ".join(found.malformed_examples))
-        new: list[NewUrl] = []
-        for link in found.links:
-            queued = self._links.article_link(link, claimed)
-            if queued is not None:
-                new.append(queued)
-        new += self._links.followers(claimed, site, found)
-        added = self._frontier.add(new)
-        log.info("%s: %s with %d links, %d new", claimed.url, found.kind, len(found.links), added)
-
-    # ------------------------------------------------------------ articles
-
-    def _begin(self, exchange: Exchange, source: Source) -> tuple[Assembly, Assembled | None]:
-        """Decode an article page and start its assembly; a single-page article is finished in
-        the same step (one hand-off to the CPU thread, not three)."""
-        page = page_from_exchange(exchange, source, self.config.crawl.max_decoded_bytes)
-        assembly = Assembly(self._assembly_rules, page)
-        return assembly, (assembly.finish() if assembly.wanted is None else None)
-
-    async def _article(
-        self, claimed: Claimed, assembly: Assembly, done: Assembled | None, progress: SiteProgress
-    ) -> _Outcome:
-        attempted: list[NewUrl] = []
-        while done is None:
-            url = assembly.wanted
-            if url is None:
-                done = await self._on_cpu(assembly.finish)
-                break
-            fetched = await self._fetch_follow_up(claimed, url, attempted)
-            await self._on_cpu(assembly.feed, fetched)
-        settled = tuple(attempted)
-        pages, article = done.pages, done.article
-        fields = {"site": claimed.site, "extractor": done.generation, "outcome": done.outcome.value}
-        if len(pages) > 1:
-            fields["pages"] = " ".join(p.url for p in pages)
-        written = await self._warcs.run(
-            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, done.kept
-        )
-        if article is None:
-            return _Outcome("non_article", settled)
-        if done.kept is None:
-            return _Outcome("before_since", settled)
-        progress.articles += written
-        return _Outcome(None, settled)
-
-    def _record_article(
-        self, writer: WarcWriter, source: Source, url: str, fields: dict[str, str], article: Article | None
-    ) -> bool:
-        """On a WARC lane's thread: the metadata record, then the article line (both fsynced
-        by the group commit before the URL is marked done)."""
-        writer.write_metadata(source, url, fields, sync=False)
-        return article is not None and self._sink.write(article, sync=False)
-
     async def _make_durable(self) -> None:
         """fsync every WARC lane's file and the sink (each only if it has unsynced bytes)."""
         await asyncio.gather(self._warcs.sync(), in_thread(self._cpu_sync, self._sink.sync))
-
-    async def _fetch_follow_up(self, claimed: Claimed, url: str, attempted: list[NewUrl]) -> Page | None:
-        """Fetch and archive one continuation page (a canonical URL of the claimed URL's site,
-        chosen by its ``Assembly``); None when it cannot be had."""
-        site = self._site(claimed.site)
-        assert site is not None, "claims are limited to the selected sites"
-        result = await self._fetcher.fetch(url)
-        sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
-                   for exchange in result.exchanges]
-        progress = self.progress.setdefault(claimed.site, SiteProgress())
-        progress.fetched += bool(result.exchanges)
-        row = self._links.new(url, site, Kind.CONTINUATION, depth=claimed.depth, found_on=claimed.url)
-        if result.final is None or result.final.status != 200 or not sources:
-            why = result.state or (f"http_{result.final.status}" if result.final else "no_response")
-            log.info("%s: continuation %s not available (%s)", claimed.url, url, why)
-            attempted.append(replace(row, status=Status.DONE, reason=f"continuation_unavailable:{why}"))
-            return None
-        attempted.append(replace(row, status=Status.DONE, reason="continuation"))
-        max_decoded = self.config.crawl.max_decoded_bytes
-        return await self._on_cpu(page_from_exchange, result.final, sources[-1], max_decoded)
 
     # ------------------------------------------------------------ archive and disk
 
@@ -643,17 +472,7 @@ class CrawlLoop:
         """The fetcher's hook for robots.txt exchanges: archived like any other."""
         await self._warcs.write_exchange(zlib.crc32(exchange.url.encode()), exchange)
 
-    async def _on_cpu(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Parsing and extraction off the event loop, so pacing timers fire on time."""
-        return await in_thread(self._cpu, function, *args, **kwargs)
-
     # ------------------------------------------------------------ reporting
-
-    def _site(self, site_id: str) -> Site | None:
-        for site in self.sites:
-            if site.id == site_id:
-                return site
-        return None
 
     def _report(self, site_id: str, progress: SiteProgress) -> None:
         if self._progress_callback is None:
@@ -711,20 +530,6 @@ class CrawlLoop:
 
 
 # ---------------------------------------------------------------- helpers
-
-# Failures of the run, not of one URL: the disk, the archive or the frontier. They end the crawl.
-_RUN_FAILURES = (ArchiveError, FrontierError, OSError)
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message (at file:line in function)``: the innermost frame, for the frontier row."""
-    where = ""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        last = frames[-1]
-        where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
-    return f"{type(exc).__name__}: {str(exc)[:500]}{where}"
-
 
 def _selected_sites(config: Config, wanted: Iterable[str] | None) -> tuple[Site, ...]:
     if wanted is None:

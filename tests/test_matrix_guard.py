@@ -194,7 +194,7 @@ def test_K6_an_unexpected_exception_fails_one_url_internal_and_a_resume_never_me
     with Frontier.open(archive) as frontier:
         error = frontier.error_of(broken)
     assert error is not None and error.startswith("RuntimeError: CRAWLER_FAULT raise_in_process")
-    assert "(at pipeline.py:" in error
+    assert "(at worker.py:" in error  # the frame that raised, named for the row
     others = set(news.article_urls()) - {broken}
     assert all(rows[url].status is Status.DONE for url in others)
     assert set(Counter(a["url"] for a in mk.articles(archive))) == others
