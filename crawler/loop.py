@@ -2,8 +2,8 @@
 
 One ``CrawlLoop`` runs a bounded number of workers (``crawl.concurrency``). A dispatcher claims
 due URLs from the frontier spread over hosts, skipping hosts already at their concurrency cap;
-each worker (``crawler.worker.PageWorker``) fetches its URL (``Fetcher``: scope, robots, pacing, retries, redirects), writes
-every exchange to WARC, then
+each worker (``crawler.worker.PageWorker``) fetches its URL (``Fetcher``: scope, robots,
+pacing, retries, redirects), writes every exchange to WARC, then
 
 * a listing, feed or sitemap: discovers links and adds them to the frontier;
 * an article: fetches the rest of a multi-page article (``Extractor.continuation``),
