@@ -9,7 +9,7 @@ import copy
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -221,6 +221,17 @@ class Config(_Frozen):
 
     def enabled_sites(self) -> tuple[Site, ...]:
         return tuple(site for site in self.sites if site.enabled)
+
+    def selected_sites(self, wanted: Iterable[str] | None) -> tuple[Site, ...]:
+        """The sites a crawl runs: those named (``--sites``), else every enabled one."""
+        if wanted is None:
+            sites = self.enabled_sites()
+            if not sites:
+                raise ConfigError(
+                    "no site is enabled in the config; set `enabled: true` on one or pass --sites"
+                )
+            return sites
+        return tuple(self.site(site_id) for site_id in wanted)
 
     def site(self, site_id: str) -> Site:
         for site in self.sites:

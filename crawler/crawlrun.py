@@ -7,7 +7,8 @@ all import this module; it imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -142,6 +143,22 @@ class Coordinator(Protocol):
         ...
 
 
+def crawl_warcinfo(config: Config, sites: Iterable[str]) -> dict[str, str]:
+    """The fields of the warcinfo record opening each WARC file of the crawl."""
+    settings = config.crawl
+    justification = f" ({settings.robots.justification})" if settings.robots.justification else ""
+    info = {
+        "http-header-user-agent": settings.user_agent,
+        "robots": settings.robots.mode + justification,
+        "crawl-interval-s": str(settings.interval_s),
+        "sites": ", ".join(sites),
+        "hostname": socket.gethostname(),
+    }
+    for number, warning in enumerate(config.warnings(), start=1):
+        info[f"warning-{number}"] = warning
+    return info
+
+
 def share_of(max_pages: int | None, shard: Shard | None) -> int | None:
     """This process's part of ``--max-pages`` (the parts add up to it)."""
     if max_pages is None or shard is None:
@@ -159,4 +176,4 @@ def merged_progress(parts: Sequence[dict[str, SiteProgress]]) -> dict[str, SiteP
 
 
 __all__ = ["Coordinator", "CrawlOptions", "CrawlSummary", "PeerResult", "ProgressCallback", "SiteProgress",
-           "merged_progress", "share_of"]
+           "crawl_warcinfo", "merged_progress", "share_of"]

@@ -16,6 +16,7 @@ frontier of one process does (not shared, no worker number, never halted, local 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from crawler.politeness import SharedPace
     from crawler.robots import SharedRobots
 
+log = logging.getLogger(__name__)
 Halt = Literal["stop", "max_pages"]
 
 
@@ -96,6 +98,14 @@ class FrontierStore(Protocol):
     def robots(self) -> SharedRobots | None:
         """Fetches robots.txt once per origin per TTL crawl-wide (None: per process)."""
         ...
+
+
+def skip_removed_sites(store: FrontierStore, configured: Iterable[str]) -> None:
+    """URLs of sites no longer in the config end ``skipped:site_removed`` (RELIABILITY G5)."""
+    for site_id in sorted(store.sites() - set(configured)):
+        count = store.skip_where(site_id, "site_removed")
+        if count:
+            log.warning("site %r is no longer configured: %d queued URLs skipped", site_id, count)
 
 
 def open_store(

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from crawler.crawlrun import CrawlOptions, PeerResult
 from crawler.errors import full_disk_as_out_of_space
 from crawler.faults import FaultInjector
-from crawler.frontier import Shard
+from crawler.frontier import Frontier, Shard
 from crawler.loop import CrawlLoop
 
 if TYPE_CHECKING:
@@ -175,7 +175,20 @@ def peer_main(config: Config, options: CrawlOptions, shard: Shard, stops: Synchr
               cut: Synchronized[int]) -> PeerResult:
     """A peer process's crawl of its shard (``run_peer`` runs it in each peer)."""
 
-    async def watch(loop: CrawlLoop) -> None:
-        await watch_stops(stops, cut, loop.request_stop, loop.wind_down)
+    return asyncio.run(_crawl_shard(CrawlLoop(config, options, shard=shard), stops, cut))
 
-    return asyncio.run(CrawlLoop(config, options, shard=shard).run_peer(watch))
+
+async def _crawl_shard(loop: CrawlLoop, stops: Synchronized[int], cut: Synchronized[int]) -> PeerResult:
+    """The loop over the shared SQLite frontier, passing on the first process's stops and cuts."""
+    frontier = Frontier.open(loop.options.archive_dir)
+    try:
+        async with loop.opened(frontier, shared_sink=True):
+            watcher = asyncio.create_task(watch_stops(stops, cut, loop.request_stop, loop.wind_down))
+            try:
+                interrupted = await loop.dispatch()
+            finally:
+                watcher.cancel()
+        return loop.own_part(interrupted)
+    finally:
+        frontier.close()
+        loop.close()

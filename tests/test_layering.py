@@ -100,7 +100,9 @@ def test_process_management_depends_on_the_loop_never_the_reverse(loaded: dict[s
 
 
 def test_the_loops_parts_do_not_load_the_loop(loaded: dict[str, list[str]]) -> None:
-    for part in ("crawler.durability", "crawler.archivedir", "crawler.crawlrun", "crawler.frontier_protocol"):
+    parts = ("crawler.durability", "crawler.archivedir", "crawler.crawlrun", "crawler.frontier_protocol",
+             "crawler.reporting", "crawler.interrupts", "crawler.worker", "crawler.linkpolicy")
+    for part in parts:
         above = [m for m in loaded[part] if m in ("crawler.loop", "crawler.pipeline", "crawler.peers")]
         assert not above, f"import {part} loads {above}"
     assert "crawler.frontier_redis" not in loaded["crawler.frontier_protocol"]  # opened when asked for
