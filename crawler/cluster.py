@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler.atomic import remove_temporaries
 from crawler.errors import ArchiveError, ConfigError, InputError
 from crawler.faults import FaultInjector
 from crawler.replay import (
@@ -59,7 +60,6 @@ from crawler.shards import (
     manifest_data,
     part_bytes,
     read_part,
-    remove_temporaries,
     shard_bytes,
     shard_lines,
     write_atomic,

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crawler.atomic import write_whole
+
 if TYPE_CHECKING:
     from crawler.outcomes import SiteProgress
 
@@ -237,13 +239,7 @@ def _load_history(archive: Path) -> dict[str, Any]:
 def _save_history(archive: Path, history: dict[str, Any]) -> None:
     path = _history_path(archive)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    try:
-        temporary.write_text(json.dumps(history, indent=1), "utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)  # a full disk: the last history stays whole
-        raise
+    write_whole(path, json.dumps(history, indent=1).encode("utf-8"))  # a full disk: the last stays whole
 
 
 def _read_since(archive: Path, offset: int) -> tuple[list[str], int]:

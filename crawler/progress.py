@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from rich.live import Live
 from rich.logging import RichHandler
 from rich.table import Table
 
+from crawler.atomic import write_whole
 from crawler.crawlrun import CrawlSummary, SiteProgress
 from crawler.errors import InputError
 from crawler.frontier import Status
@@ -387,10 +387,7 @@ def _frontier_outcomes(summary: CrawlSummary) -> Iterator[tuple[str, Counter[Out
 
 def write_summary_json(path: Path, summary: CrawlSummary) -> None:
     """``summary_document`` to ``path``, whole or not at all (a temporary file renamed)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        partial.write_text(json.dumps(summary_document(summary), indent=1) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_whole(path, (json.dumps(summary_document(summary), indent=1) + "\n").encode("utf-8"))
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise InputError(f"--summary-json {path}: cannot write: {exc.strerror or exc}") from exc

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from crawler.atomic import text_replacing
 from crawler.errors import ConfigError, InputError
 from crawler.replay import ReplayOptions
 
@@ -46,22 +46,17 @@ def replay_options(args: argparse.Namespace) -> ReplayOptions:
 
 @contextlib.contextmanager
 def open_output(name: str) -> Iterator[TextIO]:
-    """stdout for ``-``; else the file, written under a temporary name and renamed when complete."""
+    """stdout for ``-``; else the file, written whole or not at all (``crawler.atomic``). A file
+    that cannot be opened is an ``InputError``; a disk that fills while writing stays ``OSError``
+    (exit 8)."""
     if name == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
     target = Path(name)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(text_replacing(target))
+        except OSError as exc:
+            raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
+        yield handle

@@ -10,12 +10,12 @@ earliest capture (``source.fetched``) wins, ties to the first file given.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from crawler.atomic import text_replacing
 from crawler.errors import ConfigError, InputError
 from crawler.frontier import Status
 from crawler.sink import FILE_NAME
@@ -70,13 +70,9 @@ def merge(paths: Sequence[str | Path], output: Path) -> MergeSummary:
             held = best.get(key)
             if held is None or (fetched, order) < (held[0], held[1]):
                 best[key] = (fetched, order, data)
-    temporary = output.with_name(output.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as out:
+    with text_replacing(output) as out:
         for _, _, data in sorted(best.values(), key=lambda held: (held[0], held[1])):
             out.write(json.dumps(data, ensure_ascii=False) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(output)
     return MergeSummary(read=read, written=len(best), duplicates=read - len(best), files=tuple(files))
 
 

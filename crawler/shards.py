@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawler.atomic import write_whole
 from crawler.errors import ConfigError, InputError
 from crawler.models import ARTICLE_KEYS
 from crawler.replay import Consumed, FileIndex, FileResult, Key, PageRef, Pending, ReplayOptions
@@ -42,23 +42,9 @@ MANIFEST_VERSION = 1
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all: a unique temporary name, fsync, rename."""
+    """``data`` at ``path`` (its directory made), whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def remove_temporaries(directory: Path) -> None:
-    """Temporary files left by tasks that died while writing (call once no task runs)."""
-    for stale in directory.rglob(".*.tmp"):
-        stale.unlink(missing_ok=True)
+    write_whole(path, data)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from crawler.atomic import replacing
 from crawler.errors import InputError
 from crawler.warc.index import write_index
 from crawler.warc.naming import warc_paths
@@ -84,9 +85,8 @@ def write_wacz(archive: str | os.PathLike[str], output: str | os.PathLike[str], 
     names = {path.name for path in files}
     pages, summary.skipped_articles = _pages(articles_path, names)
     summary.pages = len(pages) - 1
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(partial, "x", allowZip64=True) as package:
+        with replacing(target) as partial, zipfile.ZipFile(partial, "x", allowZip64=True) as package:
             resources = [_add_file(package, path, f"archive/{path.name}") for path in files]
             resources.append(_add_bytes(package, INDEX_PATH, index_bytes))
             resources.append(_add_bytes(package, PAGES_PATH, "".join(pages).encode("utf-8")))
@@ -95,13 +95,8 @@ def write_wacz(archive: str | os.PathLike[str], output: str | os.PathLike[str], 
             package.writestr(_info("datapackage-digest.json", zipfile.ZIP_DEFLATED), json.dumps(
                 {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(datapackage).hexdigest()},
                 indent=2))
-        with open(partial, "rb") as done:
-            os.fsync(done.fileno())
-        os.replace(partial, target)
     except OSError as exc:
         raise InputError(f"{target}: cannot write the WACZ file: {exc.strerror or exc}") from exc
-    finally:
-        partial.unlink(missing_ok=True)
     return summary
 
 

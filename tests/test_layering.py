@@ -23,7 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "crawler"
-BELOW_WARC = {"crawler", "crawler.errors", "crawler.models", "crawler.decode", "crawler.faults"}
+BELOW_WARC = {"crawler", "crawler.atomic", "crawler.errors", "crawler.models", "crawler.decode",
+              "crawler.faults"}
 
 _PROBE = """
 import json, os, sys

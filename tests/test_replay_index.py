@@ -112,7 +112,8 @@ def test_a_file_with_no_index_is_read_whole_or_indexed_when_asked(split_article:
         _index(warc).unlink()
     got, _ = _replay(directory)
     assert [article["pages"] for article in got] == [2]
-    assert not any(_index(warc).exists() for warc in warcs), "nothing written into the archive"
+    assert not any(_index(warc).is_file() for warc in warcs)
+    assert not [path.name for path in directory.iterdir() if path.name.endswith(".tmp")]  # none left, "nothing written into the archive"
     again, _ = _replay(directory, write=True)
     assert again == got
     assert {warc: _index(warc).read_text("utf-8") for warc in warcs} == written, "the crawl's own index"
@@ -162,12 +163,13 @@ def test_a_damaged_index_line_is_named_and_the_file_indexed_again(
 @pytest.fixture
 def read_only(split_article: tuple[Path, list[Path]]) -> Iterator[tuple[Path, list[Path]]]:
     """Someone else's archive: no indexes, a directory replay cannot write into. (Tests run as
-    root here, where a mode is not enforced, so an index's temporary name is also taken by a
-    directory: the write fails as it would in a read-only directory.)"""
+    root here, where a mode is not enforced, so each index's name is also taken by a directory:
+    reading it and renaming a written index onto it fail as they would in a read-only
+    directory.)"""
     directory, warcs = split_article
     for warc in warcs:
         _index(warc).unlink()
-        _index(warc).with_name(_index(warc).name + ".tmp").mkdir()
+        _index(warc).mkdir()
     mode = directory.stat().st_mode
     directory.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
     try:
@@ -180,7 +182,8 @@ def test_a_read_only_archive_replays_reading_its_files_whole(read_only: tuple[Pa
     directory, warcs = read_only
     got, _ = _replay(directory, write=True)  # asked to write the indexes, and cannot
     assert [article["pages"] for article in got] == [2]
-    assert not any(_index(warc).exists() for warc in warcs)
+    assert not any(_index(warc).is_file() for warc in warcs)
+    assert not [path.name for path in directory.iterdir() if path.name.endswith(".tmp")]  # none left
 
 
 def test_a_redirect_in_another_file_is_followed_through_the_index(tmp_path: Path) -> None:

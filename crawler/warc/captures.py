@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawler.atomic import text_replacing
 from crawler.errors import ArchiveError, CrawlerError
-from crawler.warc.index import INDEX_SUFFIX, _replacing, write_index
+from crawler.warc.index import INDEX_SUFFIX, write_index
 from crawler.warc.pages import Capture, OriginIndex
 from crawler.warc.reader import RECOMPRESS_HINT, WarcRecord, read_record_at
 
@@ -120,7 +121,7 @@ def built_entries(warc: Path) -> list[IndexEntry] | None:
     target = index_path(warc)
     text: io.StringIO | None = None
     try:
-        with _replacing(target) as out:  # opened first: a directory that cannot be written fails here
+        with text_replacing(target) as out:  # opened first: a directory that cannot be written fails here
             text = io.StringIO()
             damages = write_index([warc], text)
             if any(RECOMPRESS_HINT in str(damage.error) for damage in damages):

@@ -14,10 +14,9 @@ indexing the finished file). A file recovered after a crash is indexed by readin
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -25,6 +24,7 @@ from typing import Any, BinaryIO, TextIO
 from cdxj_indexer.main import CDXJIndexer, SortingWriter
 from warcio.archiveiterator import ArchiveIterator
 
+from crawler.atomic import text_replacing
 from crawler.errors import CrawlerError, InputError
 from crawler.warc.reader import Damage, WarcRecord, iter_records
 
@@ -97,7 +97,7 @@ def index_file(path: str | os.PathLike[str]) -> Path:
     """Write ``<path>.cdxj`` beside the WARC file ``path``; return the index path."""
     source = Path(path)
     target = _index_path(source)
-    with _replacing(target) as out:
+    with text_replacing(target) as out:
         damages = write_index([source], out)
     for damage in damages:
         log.warning("%s (left out of %s)", damage, target.name)
@@ -106,21 +106,6 @@ def index_file(path: str | os.PathLike[str]) -> Path:
 
 def _index_path(warc: Path) -> Path:
     return warc.with_name(warc.name + INDEX_SUFFIX)
-
-
-@contextlib.contextmanager
-def _replacing(target: Path) -> Iterator[TextIO]:
-    """A text file written under a temporary name, fsynced and renamed onto ``target`` when
-    the block ends without error, so an index is either whole or absent."""
-    partial = target.with_name(target.name + ".tmp")
-    try:
-        with open(partial, "w", encoding="utf-8") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def index_closed_file(path: str | os.PathLike[str]) -> Path | None:
@@ -170,7 +155,7 @@ class CdxjSpool:
         self._handle.close()
         target = _index_path(self._warc)
         try:
-            with open(self._spool, encoding="utf-8") as lines, _replacing(target) as out:
+            with open(self._spool, encoding="utf-8") as lines, text_replacing(target) as out:
                 writer = SortingWriter(out)
                 for line in lines:
                     writer.write(line)
