@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 
@@ -54,6 +55,16 @@ log = logging.getLogger(__name__)
 # cost). 50 hosts × 32 requests at once: 64 → 256 pools cut the scans (is_idle calls) 5×.
 CONNECTION_POOLS = 256
 OTHERS_POLL_S = 0.05  # how often an idle process of a multi-process crawl looks for new work
+
+
+class LoopOptions(TypedDict, total=False):
+    """What a caller may set beyond the config and the options (``Crawl`` passes them on)."""
+
+    progress: ProgressCallback | None
+    transport: httpx.AsyncBaseTransport | None
+    resolver: Resolver
+    faults: FaultInjector | None
+    client_shards: int | None
 
 
 class CrawlLoop:
@@ -307,4 +318,4 @@ class CrawlLoop:
         """The fetcher's hook for robots.txt exchanges: archived like any other."""
         await self._warcs.write_exchange(zlib.crc32(exchange.url.encode()), exchange)
 
-__all__ = ["CrawlLoop"]
+__all__ = ["CrawlLoop", "LoopOptions"]

@@ -17,23 +17,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-
-import httpx
+from typing import Unpack
 
 from crawler.archivedir import check_writable, recover_open_warcs
 from crawler.assemble import parse_since
 from crawler.config import Config
-from crawler.crawlrun import CrawlOptions, CrawlSummary, PeerResult, ProgressCallback, SiteProgress
+from crawler.crawlrun import CrawlOptions, CrawlSummary, PeerResult, SiteProgress
 from crawler.errors import full_disk_as_out_of_space
-from crawler.faults import FaultInjector
 from crawler.frontier import ArchiveLock
 from crawler.frontier_protocol import FrontierStore, open_store, skip_removed_sites
 from crawler.health import record_crawl
 from crawler.interrupts import signals_stop
-from crawler.loop import CrawlLoop
+from crawler.loop import CrawlLoop, LoopOptions
 from crawler.peers import Peers, peer_main
 from crawler.reporting import RunFacts, summarise
-from crawler.scope import Resolver, system_resolver
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +39,14 @@ class Crawl:
     """One crawl run over an archive directory: ``await Crawl(config, options).run()``.
 
     ``install_signal_handlers``: SIGINT/SIGTERM stop the run (the CLI sets it); the other
-    arguments are the loop's (``CrawlLoop``).
+    arguments are the loop's (``LoopOptions``).
     """
 
-    def __init__(
-        self,
-        config: Config,
-        options: CrawlOptions,
-        *,
-        progress: ProgressCallback | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        resolver: Resolver = system_resolver,
-        faults: FaultInjector | None = None,
-        client_shards: int | None = None,
-        install_signal_handlers: bool = False,
-    ) -> None:
+    def __init__(self, config: Config, options: CrawlOptions, *, install_signal_handlers: bool = False,
+                 **loop_options: Unpack[LoopOptions]) -> None:
         self.config = config
         self.options = options
-        self._loop = CrawlLoop(config, options, progress=progress, transport=transport, resolver=resolver,
-                               faults=faults, client_shards=client_shards)
+        self._loop = CrawlLoop(config, options, **loop_options)
         self.sites = self._loop.sites
         self.progress = self._loop.progress
         self._install_signals = install_signal_handlers
