@@ -125,52 +125,63 @@ def analyse(body: LexborNode) -> list[Block]:
     """Blocks of the subtree in document order (the first is ``body``'s own)."""
     root = Block(body, None, body.tag_id)
     blocks = [root]
-    # one flat stack of (node, block, linked); node None marks the end of a block's subtree
+    # where to go on after a subtree: (next sibling, block, linked) of the element descended into
     stack: list[tuple[LexborNode | None, Block, bool]] = []
     push = stack.append
     pop = stack.pop
-    child = body.last_child
-    while child is not None:
-        push((child, root, False))
-        child = child.prev
     skip, holders, furniture = _SKIP_IDS, _HOLDER_IDS, _FURNITURE_IDS
-    while stack:
-        node, block, linked = pop()
+    block, linked = root, False
+    node = body.first_child
+    while True:
         if node is None:
-            _finish(block)
+            if not stack:
+                break
+            node, outer, linked = pop()
+            if outer is not block:
+                _finish(block)
+                block = outer
             continue
         tag = node.tag_id
         if tag == _TEXT:
             text = node.text_content
             if text:
                 size = len(text.strip())
-                if not size:
-                    continue
-                if linked:
-                    block.linked += size
-                else:
-                    block.text += size
-                    block.pieces.append(text)
+                if size:
+                    if linked:
+                        block.linked += size
+                    else:
+                        block.text += size
+                        block.pieces.append(text)
+            node = node.next
             continue
         if tag == _BR:
             block.pieces.append("\n\n")
+            node = node.next
             continue
         if tag in skip:
             if tag in furniture:  # not read, but counted: a wrapper holding it is no wrapper
                 block.linked += len(node.text(deep=True).strip())
+            node = node.next
             continue
+        child = node.first_child
         if tag in holders:
             inner = Block(node, block, tag)
             block.children.append(inner)
             blocks.append(inner)
-            push((None, inner, linked))
+            if child is None:
+                _finish(inner)
+                node = node.next
+                continue
+            push((node.next, block, linked))
             block = inner
-        elif tag == _A:
-            linked = True
-        child = node.last_child
-        while child is not None:
-            push((child, block, linked))
-            child = child.prev
+        elif child is None:
+            node = node.next
+            continue
+        else:
+            push((node.next, block, linked))
+            if tag == _A:
+                linked = True
+        node = child
     _finish(root)
     return blocks
 
