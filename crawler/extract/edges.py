@@ -117,7 +117,7 @@ def trim_edges(paragraphs: Sequence[str]) -> list[str]:
             if seen >= total * TAIL_SHARE and not any(len(p) >= TAIL_PROSE_CHARS for p in rest):
                 break
             continue
-        if found.caption.search(paragraph):
+        if found.is_caption(paragraph):
             continue
         kept.append(paragraph)
         seen += len(paragraph)

@@ -88,7 +88,7 @@ class Markers:
     good_words: tuple[str, ...]
     edge_openers: re.Pattern[str]
     metadata_itemprops: tuple[str, ...]
-    caption: re.Pattern[str]
+    captions: tuple[re.Pattern[str], ...]
 
     def furniture(self, marker: str) -> bool:
         """Whether a class-and-id string names page furniture (plain substring tests: a
@@ -97,6 +97,11 @@ class Markers:
         return any(word in lowered for word in self.noise_words) or not self.noise_classes.isdisjoint(
             lowered.split()
         )
+
+    def is_caption(self, paragraph: str) -> bool:
+        """Whether a paragraph is a caption or credit (one search per pattern: an alternation
+        of them is tried at every position for every alternative, twice as slow here)."""
+        return any(pattern.search(paragraph) for pattern in self.captions)
 
     def articleish(self, marker: str) -> bool:
         lowered = marker.lower()
@@ -117,7 +122,7 @@ def markers() -> Markers:
             r"^(?:" + "|".join(openers) + r")\s*(?:[:\-–—|»›>.!…]+.*)?$", re.IGNORECASE
         ),
         metadata_itemprops=tuple(data["metadata_itemprops"]),
-        caption=re.compile("|".join(data["caption_patterns"]), re.IGNORECASE),
+        captions=tuple(re.compile(pattern, re.IGNORECASE) for pattern in data["caption_patterns"]),
     )
 
 
