@@ -64,8 +64,8 @@ def left_out(container: Block, drop: Sequence[str] = (), candidate: Block | None
             ids.add(key)
             continue
         if block.size < keep_from:
-            attrs = block.node.attributes
-            marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}" if attrs else ""
+            attrs = block.node.attrs
+            marker = f"{attrs.get('class') or ''} {attrs.get('id') or ''}"
             if len(marker) > 1 and _furniture(marker):
                 ids.add(key)
                 continue

@@ -199,7 +199,7 @@ def _finish(block: Block) -> None:
         # collapsing whitespace only shortens: a shorter text holds no prose run
         runs: Sequence[str] = ()
         if len(joined) >= MIN_RUN_CHARS:
-            runs = _BLANK_LINE.split(joined) if "\n" in joined else (joined,)
+            runs = _BLANK_LINE.split(joined) if joined.count("\n") > 1 else (joined,)
         for piece in runs:
             run = " ".join(piece.split())
             if len(run) >= MIN_RUN_CHARS:
@@ -223,7 +223,7 @@ def _finish(block: Block) -> None:
 
 
 def marker_factor(node: LexborNode) -> float:
-    attrs = node.attributes
+    attrs = node.attrs  # looked up one by one: ``attributes`` builds a dict of them all
     return _factor(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
 
 
@@ -336,7 +336,7 @@ def _belongs(sibling: Block, block: Block) -> bool:
 
 def _same_kind(one: LexborNode, other: LexborNode) -> bool:
     """Elements of one kind: no class on either, or a class name in common."""
-    ours, theirs = (one.attributes.get("class") or "").split(), (other.attributes.get("class") or "").split()
+    ours, theirs = (one.attrs.get("class") or "").split(), (other.attrs.get("class") or "").split()
     return ours == theirs or not set(ours).isdisjoint(theirs)
 
 
