@@ -71,7 +71,7 @@ def _is_prose(paragraph: Paragraph, title: str | None) -> bool:
     text = paragraph.text
     if title and text.lower() == title.lower():
         return False
-    return not (len(text) < 60 and parse_date(text) is not None and any(c.isdigit() for c in text[-8:]))
+    return not (len(text) < 60 and any(c.isdigit() for c in text[-8:]) and parse_date(text) is not None)
 
 
 _DATE_PLACES = (
