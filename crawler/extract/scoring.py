@@ -17,7 +17,6 @@ furniture words), the whole run between the first and the last of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -194,32 +193,39 @@ def analyse(body: LexborNode) -> list[Block]:
 def _finish(block: Block) -> None:
     """A block's subtree is read: score its own prose runs, add its totals to its parent."""
     if block.pieces:
-        points = 0.0
-        joined = "".join(block.pieces)
-        # collapsing whitespace only shortens: a shorter text holds no prose run
-        runs: Sequence[str] = ()
-        if len(joined) >= MIN_RUN_CHARS:
-            runs = _BLANK_LINE.split(joined) if joined.count("\n") > 1 else (joined,)
-        for piece in runs:
-            run = " ".join(piece.split())
-            if len(run) >= MIN_RUN_CHARS:
-                block.prose += len(run)
-                points += 1 + run.count(",") + min(len(run) / 100, 3)
-        block.pieces = []
-        if points:
-            target: Block | None = block
-            if block.tag in _PARAGRAPH_IDS and block.parent is not None:
-                target = block.parent
-            for weight in CREDIT:
-                if target is None:
-                    break
-                target.points += points * weight
-                target = target.parent
+        _score_runs(block)
     parent = block.parent
     if parent is not None:
         parent.text += block.text
         parent.linked += block.linked
         parent.prose += block.prose
+
+
+def _score_runs(block: Block) -> None:
+    """Points for the block's own prose runs, to it (or, for a paragraph, its parent) and the
+    ancestors above."""
+    points = 0.0
+    joined = "".join(block.pieces)
+    block.pieces = []
+    # collapsing whitespace only shortens: a shorter text holds no prose run
+    if len(joined) < MIN_RUN_CHARS:
+        return
+    runs = _BLANK_LINE.split(joined) if joined.count("\n") > 1 else (joined,)
+    for piece in runs:
+        run = " ".join(piece.split())
+        if len(run) >= MIN_RUN_CHARS:
+            block.prose += len(run)
+            points += 1 + run.count(",") + min(len(run) / 100, 3)
+    if not points:
+        return
+    target: Block | None = block
+    if block.tag in _PARAGRAPH_IDS and block.parent is not None:
+        target = block.parent
+    for weight in CREDIT:
+        if target is None:
+            break
+        target.points += points * weight
+        target = target.parent
 
 
 def marker_factor(node: LexborNode) -> float:
