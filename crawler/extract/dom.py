@@ -249,7 +249,11 @@ _WRAPPERS = re.compile(r"^\s*(?:<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)|(?:-->|\]\]>|
 def _loads_tolerant(raw: str) -> list[Any]:
     """JSON values in a JSON-LD block: tolerates comments wrappers, trailing commas, control
     characters inside strings and several values in a row; gives [] for what it cannot read."""
-    text = _WRAPPERS.sub("", raw.strip())
+    text = raw.strip()
+    # the wrappers sit at the ends only: the substitution (a scan of every position) runs when
+    # an end shows one
+    if text.startswith(("<!--", "<![CDATA[", "//")) or text.endswith(("-->", "]]>")):
+        text = _WRAPPERS.sub("", text)
     for attempt in (text, _TRAILING_COMMA.sub(r"\1", text)):
         values = _raw_decode_all(attempt)
         if values:

@@ -248,20 +248,31 @@ def _fallback_authors(doc: Document, candidates: Sequence[str], names: Sequence[
 class _VisibleText:
     """Whether the body's text shows a name, case and runs of whitespace ignored. The text is
     read once, on the first question, and not collapsed: the name's words are matched with
-    any whitespace between them (collapsing a whole page costs far more than a search)."""
+    any whitespace between them (collapsing a whole page costs far more than a search). The
+    name is looked for as written first; the text is lower-cased (which costs more than a
+    search) only for a name not found so."""
 
     def __init__(self, doc: Document) -> None:
         self._doc = doc
         self._text: str | None = None
+        self._lowered: str | None = None
 
     def shows(self, name: str) -> bool:
-        if self._text is None:
-            body = self._doc.tree.body
-            self._text = body.text(deep=True, separator=" ").lower() if body is not None else ""
-        words = name.lower().split()
+        words = name.split()
         if not words:
             return True
-        return re.search(r"\s+".join(map(re.escape, words)), self._text) is not None
+        if self._text is None:
+            body = self._doc.tree.body
+            self._text = body.text(deep=True, separator=" ") if body is not None else ""
+        if _words_in(words, self._text):
+            return True
+        if self._lowered is None:
+            self._lowered = self._text.lower()
+        return _words_in([word.lower() for word in words], self._lowered)
+
+
+def _words_in(words: Sequence[str], text: str) -> bool:
+    return re.search(r"\s+".join(map(re.escape, words)), text) is not None
 
 
 def _tags(doc: Document, generation: CompiledGeneration | None) -> list[str]:

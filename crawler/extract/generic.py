@@ -71,7 +71,7 @@ def _is_prose(paragraph: Paragraph, title: str | None) -> bool:
     text = paragraph.text
     if title and text.lower() == title.lower():
         return False
-    return not (len(text) < 60 and parse_date(text) is not None and any(c.isdigit() for c in text[-8:]))
+    return not (len(text) < 60 and any(c.isdigit() for c in text[-8:]) and parse_date(text) is not None)
 
 
 _DATE_PLACES = (
@@ -208,6 +208,7 @@ _WRITER_LINE = re.compile(
     re.IGNORECASE,
 )
 MAX_CREDIT_LINES = 4000
+_LABEL_INITIALS = frozenset("prwjkob")  # the first letters of _WRITER_LINE's labels, lower case
 
 
 def labelled_authors(doc: Document) -> list[str]:
@@ -217,13 +218,17 @@ def labelled_authors(doc: Document) -> list[str]:
     body = doc.tree.body
     if body is None:
         return []
-    lines = [" ".join(line.split()) for line in body.text(deep=True, separator="\n").splitlines()]
-    lines = [line for line in lines if line][:MAX_CREDIT_LINES]
+    # whitespace is collapsed only in lines that start like a label (a page has thousands)
+    lines = [line for line in map(str.strip, body.text(deep=True, separator="\n").splitlines()) if line]
+    lines = lines[:MAX_CREDIT_LINES]
     for index, line in enumerate(lines):
+        if line[0].lower() not in _LABEL_INITIALS:
+            continue
+        line = " ".join(line.split())
         found = _WRITER_LINE.match(line) if len(line) <= MAX_BYLINE_CHARS else None
         if found is None:
             continue
-        value = found["v"] or (lines[index + 1] if index + 1 < len(lines) else "")
+        value = found["v"] or (" ".join(lines[index + 1].split()) if index + 1 < len(lines) else "")
         names = _byline_names(value.lstrip(" :"))
         if names:
             return names

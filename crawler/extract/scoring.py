@@ -17,7 +17,6 @@ furniture words), the whole run between the first and the last of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -88,7 +87,7 @@ class Markers:
     good_words: tuple[str, ...]
     edge_openers: re.Pattern[str]
     metadata_itemprops: tuple[str, ...]
-    caption: re.Pattern[str]
+    captions: tuple[re.Pattern[str], ...]
 
     def furniture(self, marker: str) -> bool:
         """Whether a class-and-id string names page furniture (plain substring tests: a
@@ -97,6 +96,11 @@ class Markers:
         return any(word in lowered for word in self.noise_words) or not self.noise_classes.isdisjoint(
             lowered.split()
         )
+
+    def is_caption(self, paragraph: str) -> bool:
+        """Whether a paragraph is a caption or credit (one search per pattern: an alternation
+        of them is tried at every position for every alternative, twice as slow here)."""
+        return any(pattern.search(paragraph) for pattern in self.captions)
 
     def articleish(self, marker: str) -> bool:
         lowered = marker.lower()
@@ -117,7 +121,7 @@ def markers() -> Markers:
             r"^(?:" + "|".join(openers) + r")\s*(?:[:\-–—|»›>.!…]+.*)?$", re.IGNORECASE
         ),
         metadata_itemprops=tuple(data["metadata_itemprops"]),
-        caption=re.compile("|".join(data["caption_patterns"]), re.IGNORECASE),
+        captions=tuple(re.compile(pattern, re.IGNORECASE) for pattern in data["caption_patterns"]),
     )
 
 
@@ -125,52 +129,63 @@ def analyse(body: LexborNode) -> list[Block]:
     """Blocks of the subtree in document order (the first is ``body``'s own)."""
     root = Block(body, None, body.tag_id)
     blocks = [root]
-    # one flat stack of (node, block, linked); node None marks the end of a block's subtree
+    # where to go on after a subtree: (next sibling, block, linked) of the element descended into
     stack: list[tuple[LexborNode | None, Block, bool]] = []
     push = stack.append
     pop = stack.pop
-    child = body.last_child
-    while child is not None:
-        push((child, root, False))
-        child = child.prev
     skip, holders, furniture = _SKIP_IDS, _HOLDER_IDS, _FURNITURE_IDS
-    while stack:
-        node, block, linked = pop()
+    block, linked = root, False
+    node = body.first_child
+    while True:
         if node is None:
-            _finish(block)
+            if not stack:
+                break
+            node, outer, linked = pop()
+            if outer is not block:
+                _finish(block)
+                block = outer
             continue
         tag = node.tag_id
         if tag == _TEXT:
             text = node.text_content
             if text:
                 size = len(text.strip())
-                if not size:
-                    continue
-                if linked:
-                    block.linked += size
-                else:
-                    block.text += size
-                    block.pieces.append(text)
+                if size:
+                    if linked:
+                        block.linked += size
+                    else:
+                        block.text += size
+                        block.pieces.append(text)
+            node = node.next
             continue
         if tag == _BR:
             block.pieces.append("\n\n")
+            node = node.next
             continue
         if tag in skip:
             if tag in furniture:  # not read, but counted: a wrapper holding it is no wrapper
                 block.linked += len(node.text(deep=True).strip())
+            node = node.next
             continue
+        child = node.first_child
         if tag in holders:
             inner = Block(node, block, tag)
             block.children.append(inner)
             blocks.append(inner)
-            push((None, inner, linked))
+            if child is None:
+                _finish(inner)
+                node = node.next
+                continue
+            push((node.next, block, linked))
             block = inner
-        elif tag == _A:
-            linked = True
-        child = node.last_child
-        while child is not None:
-            push((child, block, linked))
-            child = child.prev
+        elif child is None:
+            node = node.next
+            continue
+        else:
+            push((node.next, block, linked))
+            if tag == _A:
+                linked = True
+        node = child
     _finish(root)
     return blocks
 
@@ -178,27 +193,7 @@ def analyse(body: LexborNode) -> list[Block]:
 def _finish(block: Block) -> None:
     """A block's subtree is read: score its own prose runs, add its totals to its parent."""
     if block.pieces:
-        points = 0.0
-        joined = "".join(block.pieces)
-        # collapsing whitespace only shortens: a shorter text holds no prose run
-        runs: Sequence[str] = ()
-        if len(joined) >= MIN_RUN_CHARS:
-            runs = _BLANK_LINE.split(joined) if "\n" in joined else (joined,)
-        for piece in runs:
-            run = " ".join(piece.split())
-            if len(run) >= MIN_RUN_CHARS:
-                block.prose += len(run)
-                points += 1 + run.count(",") + min(len(run) / 100, 3)
-        block.pieces = []
-        if points:
-            target: Block | None = block
-            if block.tag in _PARAGRAPH_IDS and block.parent is not None:
-                target = block.parent
-            for weight in CREDIT:
-                if target is None:
-                    break
-                target.points += points * weight
-                target = target.parent
+        _score_runs(block)
     parent = block.parent
     if parent is not None:
         parent.text += block.text
@@ -206,8 +201,35 @@ def _finish(block: Block) -> None:
         parent.prose += block.prose
 
 
+def _score_runs(block: Block) -> None:
+    """Points for the block's own prose runs, to it (or, for a paragraph, its parent) and the
+    ancestors above."""
+    points = 0.0
+    joined = "".join(block.pieces)
+    block.pieces = []
+    # collapsing whitespace only shortens: a shorter text holds no prose run
+    if len(joined) < MIN_RUN_CHARS:
+        return
+    runs = _BLANK_LINE.split(joined) if joined.count("\n") > 1 else (joined,)
+    for piece in runs:
+        run = " ".join(piece.split())
+        if len(run) >= MIN_RUN_CHARS:
+            block.prose += len(run)
+            points += 1 + run.count(",") + min(len(run) / 100, 3)
+    if not points:
+        return
+    target: Block | None = block
+    if block.tag in _PARAGRAPH_IDS and block.parent is not None:
+        target = block.parent
+    for weight in CREDIT:
+        if target is None:
+            break
+        target.points += points * weight
+        target = target.parent
+
+
 def marker_factor(node: LexborNode) -> float:
-    attrs = node.attributes
+    attrs = node.attrs  # looked up one by one: ``attributes`` builds a dict of them all
     return _factor(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
 
 
@@ -320,7 +342,7 @@ def _belongs(sibling: Block, block: Block) -> bool:
 
 def _same_kind(one: LexborNode, other: LexborNode) -> bool:
     """Elements of one kind: no class on either, or a class name in common."""
-    ours, theirs = (one.attributes.get("class") or "").split(), (other.attributes.get("class") or "").split()
+    ours, theirs = (one.attrs.get("class") or "").split(), (other.attrs.get("class") or "").split()
     return ours == theirs or not set(ours).isdisjoint(theirs)
 
 

@@ -35,7 +35,7 @@ _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 
 def normalize(text: str) -> str:
     """Collapse every kind of whitespace to one space and drop invisible characters."""
-    if _INVISIBLE.search(text):
+    if not text.isascii() and _INVISIBLE.search(text):  # all of them are outside ASCII
         text = _INVISIBLE.sub("", text)
     return " ".join(text.split())
 
