@@ -6,8 +6,14 @@ then reads the page: a listing, feed or sitemap is discovered and its links adde
 fetched and archived here), its metadata record and article line written; then it waits for the
 group commit and marks the URL done. A failure of the page fails the URL
 (``failed:<reason>``); an unexpected exception fails it ``failed:internal`` (the last guard);
-a failure of the disk, the archive or the frontier ends the run. Parsing and extraction run on
-the crawl's CPU thread, so the event loop keeps pacing on time.
+a failure of the disk, the archive or the frontier ends the run.
+
+Threads: parsing and extraction stay off the event loop, so it keeps pacing on time. An article
+page takes one hand-off to its WARC lane's thread, which archives its exchanges, decodes the
+page, begins its assembly and, for a single-page article, writes the metadata record and the
+article line: each hand-off wakes the event loop, and one per page instead of three is most of
+a page's thread overhead. Listings, feeds, sitemaps and continuation pages are read on the CPU
+thread.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from crawler.fetch import Fetcher, FetchResult
 from crawler.frontier import Claimed, Kind, NewUrl, Status
 from crawler.frontier_protocol import FrontierStore
 from crawler.linkpolicy import LinkPolicy
-from crawler.models import Article, Exchange, Page, Source
+from crawler.models import Exchange, Page, Source
 from crawler.outcomes import SiteProgress, is_challenge
 from crawler.sink import JsonlSink
 from crawler.warc.writer import WarcWriter
@@ -51,8 +57,27 @@ class _Outcome:
 
 
 
+@dataclass(frozen=True)
+class _Archived:
+    """A fetched URL's exchanges as archived (where each response record is) and, for an
+    article page, its assembly begun: ``done`` when it is a single page, then ``written``
+    (whether its article line went to the sink)."""
+
+    sources: list[Source]
+    assembly: Assembly | None = None
+    done: Assembled | None = None
+    written: bool | None = None
+
+
+_ARTICLE_KINDS = (Kind.ARTICLE, Kind.CONTINUATION)
+
 # Failures of the run, not of one URL: the disk, the archive or the frontier. They end the crawl.
 _RUN_FAILURES = (ArchiveError, FrontierError, OSError)
+
+
+def _readable(final: Exchange) -> bool:
+    """Whether a page's body is read (a challenge or a 3xx-5xx answer is settled as it is)."""
+    return final.status < 300 and not is_challenge(final)
 
 
 def _describe(exc: BaseException) -> str:
@@ -114,17 +139,14 @@ class PageWorker:
         site = self._site(claimed.site)
         assert site is not None, "claims are limited to the selected sites"
         result = await self._fetcher.fetch(claimed.url)
-        sources = [await self._warcs.write_exchange(claimed.id, exchange, sync=False)
-                   for exchange in result.exchanges]
         progress.fetched += bool(result.exchanges)  # only what got an answer
         progress.bytes += sum(len(exchange.body) for exchange in result.exchanges)
-        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
-            raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
         try:
-            if result.final is None or not sources:
+            first = await self._archive(claimed, result)
+            if result.final is None or not first.sources:
                 self._finish_unfetched(claimed, result, progress)
                 return
-            outcome = await self._handle(claimed, site, result.final, sources[-1], progress)
+            outcome = await self._handle(claimed, site, result.final, first, progress)
         except (DecodeError, ExtractionError) as exc:
             log.warning("%s: %s", claimed.url, exc)
             progress.settle(Status.FAILED, exc.reason)
@@ -132,13 +154,34 @@ class PageWorker:
         else:
             await self._commit.durable()
             self._faults.hit("before_frontier_commit")
-            last = sources[-1]
+            last = first.sources[-1]
             self._frontier.mark_done(
                 claimed.id, outcome.reason, warc=last.warc, offset=last.offset, settled=outcome.settled
             )
             progress.settle(Status.DONE, outcome.reason, claimed.kind)
         finally:
             self._report(claimed.site, progress)
+
+    async def _archive(self, claimed: Claimed, result: FetchResult) -> _Archived:
+        """Archive the fetched exchanges; an article page is read in the same hand-off to the
+        lane's thread (decoded, its assembly begun, a single-page article recorded)."""
+        if claimed.kind is Kind.ARTICLE and self._faults.reached("raise_in_process"):
+            for exchange in result.exchanges:
+                await self._warcs.write_exchange(claimed.id, exchange, sync=False)
+            raise RuntimeError(f"CRAWLER_FAULT raise_in_process at {claimed.url} (stands in for a bug)")
+        final = result.final
+        reads = final is not None and claimed.kind in _ARTICLE_KINDS and _readable(final)
+        return await self._warcs.run(claimed.id, self._archive_on_lane, result.exchanges, claimed.site, reads)
+
+    def _archive_on_lane(
+        self, writer: WarcWriter, exchanges: tuple[Exchange, ...], site_id: str, reads: bool
+    ) -> _Archived:
+        sources = [writer.write_exchange(exchange, sync=False) for exchange in exchanges]
+        if not reads:
+            return _Archived(sources)
+        assembly, done = self._begin(exchanges[-1], sources[-1])
+        written = None if done is None else self._record_article(writer, site_id, done)
+        return _Archived(sources, assembly, done, written)
 
     def _finish_unfetched(self, claimed: Claimed, result: FetchResult, progress: SiteProgress) -> None:
         error = result.error
@@ -155,17 +198,17 @@ class PageWorker:
             self._frontier.mark_failed(claimed.id, reason)
 
     async def _handle(
-        self, claimed: Claimed, site: Site, final: Exchange, source: Source, progress: SiteProgress
+        self, claimed: Claimed, site: Site, final: Exchange, first: _Archived, progress: SiteProgress
     ) -> _Outcome:
         """Read a fetched page: discover its links or extract its article."""
         if is_challenge(final):
             return _Outcome("challenge")
         if final.status >= 300:  # done:http_<status>: counted by crawler.outcomes
             return _Outcome(f"http_{final.status}")
-        if claimed.kind in (Kind.ARTICLE, Kind.CONTINUATION):
-            assembly, done = await self._on_cpu(self._begin, final, source)
-            return await self._article(claimed, assembly, done, progress)
-        page = await self._on_cpu(page_from_exchange, final, source, self._settings.max_decoded_bytes)
+        if first.assembly is not None:
+            return await self._article(claimed, first.assembly, first.done, first.written, progress)
+        max_decoded = self._settings.max_decoded_bytes
+        page = await self._on_cpu(page_from_exchange, final, first.sources[-1], max_decoded)
         await self._discover(claimed, site, page)
         return _Outcome(None)
 
@@ -197,7 +240,8 @@ class PageWorker:
         return assembly, (assembly.finish() if assembly.wanted is None else None)
 
     async def _article(
-        self, claimed: Claimed, assembly: Assembly, done: Assembled | None, progress: SiteProgress
+        self, claimed: Claimed, assembly: Assembly, done: Assembled | None, written: bool | None,
+        progress: SiteProgress,
     ) -> _Outcome:
         attempted: list[NewUrl] = []
         while done is None:
@@ -207,28 +251,25 @@ class PageWorker:
                 break
             fetched = await self._fetch_follow_up(claimed, url, attempted)
             await self._on_cpu(assembly.feed, fetched)
+        if written is None:
+            written = await self._warcs.run(claimed.id, self._record_article, claimed.site, done)
         settled = tuple(attempted)
-        pages, article = done.pages, done.article
-        fields = {"site": claimed.site, "extractor": done.generation, "outcome": done.outcome.value}
-        if len(pages) > 1:
-            fields["pages"] = " ".join(p.url for p in pages)
-        written = await self._warcs.run(
-            claimed.id, self._record_article, pages[0].source, pages[0].url, fields, done.kept
-        )
-        if article is None:
+        if done.article is None:
             return _Outcome("non_article", settled)
         if done.kept is None:
             return _Outcome("before_since", settled)
         progress.articles += written
         return _Outcome(None, settled)
 
-    def _record_article(
-        self, writer: WarcWriter, source: Source, url: str, fields: dict[str, str], article: Article | None
-    ) -> bool:
+    def _record_article(self, writer: WarcWriter, site_id: str, done: Assembled) -> bool:
         """On a WARC lane's thread: the metadata record, then the article line (both fsynced
-        by the group commit before the URL is marked done)."""
-        writer.write_metadata(source, url, fields, sync=False)
-        return article is not None and self._sink.write(article, sync=False)
+        by the group commit before the URL is marked done); whether the line was written."""
+        pages = done.pages
+        fields = {"site": site_id, "extractor": done.generation, "outcome": done.outcome.value}
+        if len(pages) > 1:
+            fields["pages"] = " ".join(p.url for p in pages)
+        writer.write_metadata(pages[0].source, pages[0].url, fields, sync=False)
+        return done.kept is not None and self._sink.write(done.kept, sync=False)
 
     async def _fetch_follow_up(self, claimed: Claimed, url: str, attempted: list[NewUrl]) -> Page | None:
         """Fetch and archive one continuation page (a canonical URL of the claimed URL's site,
