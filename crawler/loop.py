@@ -9,9 +9,9 @@ what is in flight, the second requeues it); with several processes it also watch
 The loop runs on a frontier it is handed (``opened``); the run around it (archive lock,
 recovery, seeds, rounds, summary) is ``crawler.pipeline``, the other processes
 ``crawler.peers``; each reaches the loop only through this interface.
-Threads: WARC writing on ``crawl.warc_writers`` lanes (``crawler.durability``), parsing and
-extraction on one CPU thread, so the event loop keeps pacing on time; the SQLite frontier stays
-on the event-loop thread.
+Threads: WARC writing on ``crawl.warc_writers`` lanes (``crawler.durability``); an article
+page is parsed and extracted on its lane in the same hand-off, other pages on one CPU thread,
+so the event loop keeps pacing on time; the SQLite frontier stays on the event-loop thread.
 """
 
 from __future__ import annotations
