@@ -92,19 +92,19 @@ class CrawlLoop:
         self.config = config
         self.options = options
         self.sites = config.selected_sites(options.sites)
-        self._site_ids = {site.id for site in self.sites}
+        self.site_ids = {site.id for site in self.sites}
         self._progress_callback = progress
         self._transport = transport
         self._resolver = resolver
         self._faults = faults if faults is not None else FaultInjector.from_env()
         self._shards = client_shards or CONNECTION_POOLS
-        self._frontier_url = options.frontier or config.crawl.frontier
+        self.frontier_url = options.frontier or config.crawl.frontier  # None: SQLite under the archive
         # on a Redis frontier every process is a worker of its own (crawl.processes is for SQLite)
-        processes = config.crawl.processes if self._frontier_url is None else 1
+        processes = config.crawl.processes if self.frontier_url is None else 1
         # with several processes, this one is shard 0 unless it was started as a peer
         self.shard = shard if shard is not None else (Shard(0, processes) if processes > 1 else None)
         # a Redis frontier counts --max-pages crawl-wide
-        self._budget = share_of(options.max_pages, self.shard) if self._frontier_url is None else None
+        self._budget = share_of(options.max_pages, self.shard) if self.frontier_url is None else None
         self._peers: Coordinator | None = None
         self._cut = False  # with several processes: another one has ended, claim nothing more
         self._extractor = Extractor(self.sites)
@@ -255,7 +255,7 @@ class CrawlLoop:
                 self._peers.cut()
             if not self._peers.running():
                 return True
-        return self._frontier.in_progress() == 0 and not self._frontier.has_due(time.time(), self._site_ids)
+        return self._frontier.in_progress() == 0 and not self._frontier.has_due(time.time(), self.site_ids)
 
     async def _pause_for_others(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -280,7 +280,7 @@ class CrawlLoop:
         in_flight = Counter(claimed.host for claimed in running.values())
         busy = {host for host, count in in_flight.items() if count >= cap}
         claims = self._frontier.claim(
-            free, time.time(), per_host=cap, exclude_hosts=busy, sites=self._site_ids, shard=self.shard
+            free, time.time(), per_host=cap, exclude_hosts=busy, sites=self.site_ids, shard=self.shard
         )
         for claimed in claims:
             self._claimed_total += 1

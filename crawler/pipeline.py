@@ -71,12 +71,12 @@ class Crawl:
         try:
             recovered = recover_open_warcs(archive)
             frontier = open_store(
-                archive, url=self.options.frontier or self.config.crawl.frontier,
+                archive, url=self._loop.frontier_url,
                 crawl=self.options.crawl_name or self.config.crawl.name, reset=self.options.reset_frontier,
                 lease_s=self.config.crawl.lease_s, max_pages=self.options.max_pages,
             )
             try:
-                facts = RunFacts(archive_dir=archive, site_ids={site.id for site in self.sites},
+                facts = RunFacts(archive_dir=archive, site_ids=self._loop.site_ids,
                                  proxy=self.config.crawl.proxy, started=started, recovered=recovered)
                 return await self._run_round(frontier, peers, facts)
             finally:
