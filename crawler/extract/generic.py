@@ -203,12 +203,14 @@ def _byline_names(text: str) -> list[str]:
     return names
 
 
+_WRITER_LABELS = ("penulis", "reporter", "pewarta", "wartawan", "jurnalis", "kontributor", "oleh", "by",
+                  "written by")
 _WRITER_LINE = re.compile(
-    r"^(?:penulis|reporter|pewarta|wartawan|jurnalis|kontributor|oleh|by|written by)\b\s*(?::\s*)?(?P<v>.*)$",
+    r"^(?:" + "|".join(_WRITER_LABELS) + r")\b\s*(?::\s*)?(?P<v>.*)$",
     re.IGNORECASE,
 )
 MAX_CREDIT_LINES = 4000
-_LABEL_INITIALS = frozenset("prwjkob")  # the first letters of _WRITER_LINE's labels, lower case
+_LABEL_INITIALS = frozenset(label[0] for label in _WRITER_LABELS)  # a cheap test before the match
 
 
 def labelled_authors(doc: Document) -> list[str]:
